@@ -1,0 +1,1 @@
+"""The build step: model sources in, serving artifacts under models/ out."""

@@ -1,0 +1,68 @@
+"""Audio conversions on the streaming path: resampling, sample formats, framing, WAV headers."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import soxr
+
+PCM_S16LE = "s16le"
+BYTES_PER_S16_SAMPLE = 2
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Resample mono float32 audio; a no-op view when the rates already match."""
+    if from_rate == to_rate:
+        return audio
+    return soxr.resample(audio, from_rate, to_rate, quality="HQ")
+
+
+def float_to_s16le(audio: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] to little-endian signed 16-bit PCM, clipping overshoot."""
+    scaled = np.clip(audio, -1.0, 1.0) * 32767.0
+    return scaled.astype("<i2").tobytes()
+
+
+def cut_frames(chunks: Iterable[bytes], frame_size: int) -> Iterator[bytes]:
+    """Re-cut a stream of byte chunks into frames of exactly `frame_size` bytes.
+
+    Frames span chunk boundaries so every frame but the last has the same size, which is
+    what streaming clients of the original service expect. The remainder is sent when the
+    input ends.
+    """
+    pending = bytearray()
+    for chunk in chunks:
+        pending += chunk
+        whole = len(pending) - len(pending) % frame_size
+        if whole:
+            view = memoryview(pending)
+            for start in range(0, whole, frame_size):
+                yield bytes(view[start : start + frame_size])
+            view.release()
+            del pending[:whole]
+    if pending:
+        yield bytes(pending)
+
+
+# A streamed WAV cannot know its length up front. 0xFFFFFFFF in both size fields is the
+# convention for "unknown, read to the end" that players and decoders (ffmpeg, sox, browsers)
+# accept for streams; Python's `wave` module reads such a header too.
+_UNKNOWN_SIZE = 0xFFFFFFFF
+
+
+def wav_stream_header(sample_rate: int, channels: int = 1, bits_per_sample: int = 16) -> bytes:
+    """A 44-byte PCM WAV header for a stream whose length is not known yet."""
+    block_align = channels * bits_per_sample // 8
+    return b"".join(
+        (
+            b"RIFF",
+            struct.pack("<I", _UNKNOWN_SIZE),
+            b"WAVE",
+            b"fmt ",
+            struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * block_align, block_align, bits_per_sample),
+            b"data",
+            struct.pack("<I", _UNKNOWN_SIZE),
+        )
+    )

@@ -1,0 +1,48 @@
+"""Typed access to settings from the environment.
+
+Every setting has a default, so no `.env` is needed to start; a value that is set but
+malformed stops the process at start-up with a message naming the variable, rather than
+surfacing later as a confusing runtime error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class ConfigError(ValueError):
+    """A setting in the environment has a value the service cannot use."""
+
+
+def env_str(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def env_int(name: str, default: int, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name}={value} is below the minimum {minimum}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name}={value} is above the maximum {maximum}")
+    return value
+
+
+def env_path(name: str, default: Path) -> Path:
+    raw = os.environ.get(name, "").strip()
+    path = Path(raw) if raw else default
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def models_dir() -> Path:
+    """Where `make export` writes serving artifacts and services read them."""
+    return env_path("MODELS_DIR", PROJECT_ROOT / "models")

@@ -1,0 +1,20 @@
+"""Helpers for the services' gunicorn configuration files."""
+
+from __future__ import annotations
+
+from services.common.config import ConfigError
+
+# meinheld streams chunked responses frame by frame and closes the app's iterator when the
+# client leaves; gthread hands the request body to the app as it arrives.
+WORKER_CLASSES = {
+    "meinheld": "egg:meinheld#gunicorn_worker",
+    "gthread": "gthread",
+    "sync": "sync",
+}
+
+
+def worker_class(name: str) -> str:
+    try:
+        return WORKER_CLASSES[name]
+    except KeyError:
+        raise ConfigError(f"unknown worker class {name!r}; choose one of {', '.join(WORKER_CLASSES)}") from None

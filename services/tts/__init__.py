@@ -1,0 +1,1 @@
+"""Streaming text-to-speech service."""

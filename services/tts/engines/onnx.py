@@ -1,0 +1,25 @@
+"""onnxruntime session settings shared by every ONNX voice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import onnxruntime as ort
+
+
+def create_session(model_path: Path, threads: int) -> ort.InferenceSession:
+    """A CPU session for one worker process.
+
+    The model on disk was optimized offline by `make export` with portable (non layout
+    specific) rewrites; the layout rewrites that depend on this CPU are applied here at load.
+    Sessions are created after gunicorn forks: onnxruntime sessions are not fork-safe.
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Idle pool threads would otherwise spin between pieces and steal the CPU that other
+    # workers need for their own streams.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,34 @@
+"""TTS service settings, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.common.config import env_int, env_str, models_dir
+
+ALLOWED_SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
+DEFAULT_SAMPLE_RATE = 16000
+MIN_SPEED, MAX_SPEED = 0.5, 2.0
+
+
+@dataclass(frozen=True)
+class TtsSettings:
+    voices_dir: Path
+    default_voice: str
+    """Voice used when a request names none; empty means the first exported voice."""
+    max_text_chars: int
+    ort_threads: int
+    frame_bytes: int
+    max_piece_chars: int
+
+    @classmethod
+    def from_env(cls) -> "TtsSettings":
+        return cls(
+            voices_dir=models_dir() / "tts",
+            default_voice=env_str("TTS_DEFAULT_VOICE", ""),
+            max_text_chars=env_int("TTS_MAX_TEXT_CHARS", 5000, minimum=1),
+            ort_threads=env_int("TTS_ORT_THREADS", 2, minimum=1, maximum=64),
+            frame_bytes=env_int("TTS_FRAME_BYTES", 4096, minimum=256, maximum=1 << 20),
+            max_piece_chars=env_int("TTS_MAX_PIECE_CHARS", 200, minimum=20),
+        )

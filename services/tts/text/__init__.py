@@ -1,0 +1,1 @@
+"""Text preparation for synthesis: normalization and segmentation."""
