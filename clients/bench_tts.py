@@ -82,7 +82,7 @@ def main() -> int:
     session = requests.Session()
     cases = {"sentence": SENTENCE, "paragraph": PARAGRAPH}
     samples: dict[str, list[Sample]] = {case: [] for case in cases}
-    for case, text in cases.items():
+    for text in cases.values():
         for _ in range(args.warmup):
             measure(session, args.url, text)
     # Interleave the cases so drift on the machine affects both alike.

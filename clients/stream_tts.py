@@ -1,7 +1,7 @@
 """Reference TTS client: stream speech for a text, print frames as they arrive, save a WAV.
 
-    python clients/stream_tts.py                       # through the gateway on :8000
-    python clients/stream_tts.py --url http://localhost:8082 --text "Hello there."
+python clients/stream_tts.py                       # through the gateway on :8000
+python clients/stream_tts.py --url http://localhost:8082 --text "Hello there."
 """
 
 from __future__ import annotations

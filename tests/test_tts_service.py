@@ -7,6 +7,7 @@ import json
 import socket
 import time
 import wave
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -41,7 +42,7 @@ def test_health_and_voices(tts_server: Server) -> None:
     assert voices["default"] == "en_US-joe-medium"
     (joe,) = voices["voices"]
     assert (joe["engine"], joe["native_sample_rate"], joe["language"]) == ("piper", 22050, "en_US")
-    assert len(joe["model_sha256"]) == 64
+    assert set(joe["model_sha256"]) == {"text", "audio"}
 
 
 def test_pcm_stream_has_the_contract_headers_and_speech(tts_server: Server) -> None:
@@ -128,12 +129,23 @@ def test_client_disconnect_stops_synthesis(tts_server: Server) -> None:
         time.sleep(0.1)
     line = next(line for line in tts_server.log().splitlines() if "stream closed by the client" in line)
     done, total = (int(word) for word in line.split("after ")[1].split(" pieces")[0].split(" of "))
-    assert total == 40 and done < 10
+    assert total >= 40 and done < 10
 
 
 BAD_REQUESTS = [
     ("malformed JSON", {"data": b"{not json", "headers": {"Content-Type": "application/json"}}, 400, "malformed_json"),
-    ("not UTF-8", {"data": b'{"text": "\xff\xfe"}', "headers": {"Content-Type": "application/json"}}, 400, "malformed_json"),
+    (
+        "not UTF-8",
+        {"data": b'{"text": "\xff\xfe"}', "headers": {"Content-Type": "application/json"}},
+        400,
+        "malformed_json",
+    ),
+    (
+        "deeply nested JSON",
+        {"data": "[" * 20000 + "]" * 20000, "headers": {"Content-Type": "application/json"}},
+        400,
+        "malformed_json",
+    ),
     ("JSON array", {"json": ["Hello"]}, 400, "invalid_body"),
     ("missing text", {"json": {"voice": "en_US-joe-medium"}}, 400, "missing_text"),
     ("empty text", {"json": {"text": ""}}, 422, "empty_text"),
@@ -141,9 +153,15 @@ BAD_REQUESTS = [
     ("text not a string", {"json": {"text": 42}}, 422, "invalid_text"),
     ("only unsayable", {"json": {"text": "☃ 🙂 世界"}}, 422, "nothing_to_say"),
     ("text too long", {"json": {"text": "a" * 5001}}, 413, "text_too_long"),
-    ("body too large", {"json": {"text": "hi", "pad": "x" * 30000}}, 413, "body_too_large"),
+    ("text too long in bytes", {"json": {"text": "🙂" * 5001}}, 413, "text_too_long"),
+    ("body too large", {"json": {"text": "hi", "pad": "x" * 70000}}, 413, "body_too_large"),
     ("unknown voice", {"json": {"text": "hi", "voice": "nobody"}}, 404, "unknown_voice"),
-    ("form body", {"data": "text=hi", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 415, "unsupported_media_type"),
+    (
+        "form body",
+        {"data": "text=hi", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+        415,
+        "unsupported_media_type",
+    ),
     ("no content type", {"data": b'{"text": "hi"}'}, 415, "unsupported_media_type"),
     ("speed too high", {"json": {"text": "hi", "speed": 10}}, 422, "invalid_speed"),
     ("speed not a number", {"json": {"text": "hi", "speed": "fast"}}, 422, "invalid_speed"),
@@ -153,7 +171,9 @@ BAD_REQUESTS = [
 
 @pytest.mark.parametrize(("name", "kwargs", "status", "code"), BAD_REQUESTS, ids=[case[0] for case in BAD_REQUESTS])
 @pytest.mark.parametrize("path", ["/api/tts", "/api/tts/wav"])
-def test_bad_input_gets_a_json_error(tts_server: Server, path: str, name: str, kwargs: dict, status: int, code: str) -> None:
+def test_bad_input_gets_a_json_error(
+    tts_server: Server, path: str, name: str, kwargs: dict, status: int, code: str
+) -> None:
     response = requests.post(f"{tts_server.url}{path}", timeout=30, **kwargs)
     assert response.status_code == status, response.text
     assert response.headers["Content-Type"].startswith("application/json")
@@ -184,7 +204,18 @@ def test_unknown_route_and_method_are_json(tts_server: Server) -> None:
 
 def test_service_still_answers_after_bad_input(tts_server: Server) -> None:
     for _ in range(3):
-        requests.post(f"{tts_server.url}/api/tts", data=b"\x00\xff{", headers={"Content-Type": "application/json"}, timeout=10)
+        requests.post(
+            f"{tts_server.url}/api/tts", data=b"\x00\xff{", headers={"Content-Type": "application/json"}, timeout=10
+        )
     assert requests.get(f"{tts_server.url}/healthz", timeout=5).status_code == 200
     assert post_tts(tts_server, {"text": "Still here."}).status_code == 200
     assert "Traceback" not in tts_server.log()
+
+
+def test_parallel_streams_all_complete(tts_server: Server) -> None:
+    texts = [f"Stream number {n} is speaking at the same time as the others." for n in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        responses = list(pool.map(lambda text: post_tts(tts_server, {"text": text}), texts))
+    for text, response in zip(texts, responses, strict=True):
+        assert response.status_code == 200
+        assert_speech(response.content, 16000, text)

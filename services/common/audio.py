@@ -12,11 +12,26 @@ PCM_S16LE = "s16le"
 BYTES_PER_S16_SAMPLE = 2
 
 
-def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
-    """Resample mono float32 audio; a no-op view when the rates already match."""
-    if from_rate == to_rate:
-        return audio
-    return soxr.resample(audio, from_rate, to_rate, quality="HQ")
+class StreamResampler:
+    """Resamples consecutive chunks of one mono float32 signal as a single continuous stream.
+
+    Chunks resampled one by one would each get filter edges at their boundaries; one soxr
+    stream gives exactly what resampling the whole signal at once would. A few milliseconds
+    are held back as filter delay until `flush()`.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        self._stream = None if from_rate == to_rate else soxr.ResampleStream(from_rate, to_rate, 1, dtype="float32")
+
+    def push(self, audio: np.ndarray) -> np.ndarray:
+        if self._stream is None:
+            return audio
+        return self._stream.resample_chunk(np.asarray(audio, dtype=np.float32))
+
+    def flush(self) -> np.ndarray:
+        if self._stream is None:
+            return np.zeros(0, dtype=np.float32)
+        return self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
 
 
 def float_to_s16le(audio: np.ndarray) -> bytes:
@@ -61,7 +76,9 @@ def wav_stream_header(sample_rate: int, channels: int = 1, bits_per_sample: int 
             struct.pack("<I", _UNKNOWN_SIZE),
             b"WAVE",
             b"fmt ",
-            struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * block_align, block_align, bits_per_sample),
+            struct.pack(
+                "<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * block_align, block_align, bits_per_sample
+            ),
             b"data",
             struct.pack("<I", _UNKNOWN_SIZE),
         )

@@ -14,7 +14,7 @@ from services.tts.request import SpeechRequest
 from services.tts.settings import TtsSettings
 from services.tts.stream import SpeechStream
 from services.tts.text.normalize import has_speakable_content, normalize_text
-from services.tts.text.segment import SegmentOptions, split_into_pieces
+from services.tts.text.segment import split_into_pieces
 from services.tts.voices import Voice, load_voices
 
 _LOG = logging.getLogger(__name__)
@@ -26,7 +26,6 @@ class Speech:
     def __init__(self, settings: TtsSettings, voices: dict[str, Voice]) -> None:
         self._settings = settings
         self._voices = voices
-        self._segment_options = SegmentOptions(max_chars=settings.max_piece_chars)
         self.default_voice = settings.default_voice or next(iter(voices), "")
 
     def _voice(self, requested: str | None) -> Voice:
@@ -43,7 +42,7 @@ class Speech:
         text = normalize_text(request.text)
         if not has_speakable_content(text):
             raise api_error(falcon.HTTP_422, "nothing_to_say", "the text has no words this voice can say")
-        pieces = split_into_pieces(text, self._segment_options)
+        pieces = split_into_pieces(text, self._settings.max_piece_chars)
         header = wav_stream_header(request.sample_rate) if as_wav else b""
         resp.status = falcon.HTTP_200
         resp.content_type = "audio/wav" if as_wav else "application/octet-stream"
@@ -55,7 +54,13 @@ class Speech:
         resp.set_header("X-Accel-Buffering", "no")
         resp.set_header("Cache-Control", "no-store")
         resp.stream = SpeechStream(
-            voice.synthesizer, pieces, request.speed, request.sample_rate, self._settings.frame_bytes, header
+            voice.synthesizer,
+            pieces,
+            request.speed,
+            request.sample_rate,
+            self._settings.frame_bytes,
+            self._settings.first_part_ms / 1000,
+            header,
         )
 
 

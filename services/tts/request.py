@@ -13,7 +13,9 @@ import falcon
 from services.common.errors import api_error
 from services.tts.settings import ALLOWED_SAMPLE_RATES, DEFAULT_SAMPLE_RATE, MAX_SPEED, MIN_SPEED
 
-# Room for the largest allowed text in UTF-8 (up to 4 bytes a character) plus the JSON around it.
+# Room for the largest allowed text written as JSON (up to 12 bytes a character, for a
+# "\ud83d\ude42" escaped surrogate pair) plus the other fields.
+_JSON_BYTES_PER_CHAR = 12
 _JSON_OVERHEAD_BYTES = 4096
 
 
@@ -33,9 +35,7 @@ def _text(value: Any, max_chars: int) -> str:
     if not value.strip():
         raise api_error(falcon.HTTP_422, "empty_text", "'text' is empty")
     if len(value) > max_chars:
-        raise api_error(
-            falcon.HTTP_413, "text_too_long", f"text is {len(value)} characters; the limit is {max_chars}"
-        )
+        raise api_error(falcon.HTTP_413, "text_too_long", f"text is {len(value)} characters; the limit is {max_chars}")
     return value
 
 
@@ -93,9 +93,11 @@ def from_json_body(req: falcon.Request, max_chars: int) -> SpeechRequest:
         raise api_error(
             falcon.HTTP_415, "unsupported_media_type", "send the request as JSON with 'Content-Type: application/json'"
         )
-    max_bytes = max_chars * 4 + _JSON_OVERHEAD_BYTES
+    max_bytes = max_chars * _JSON_BYTES_PER_CHAR + _JSON_OVERHEAD_BYTES
     if req.content_length is not None and req.content_length > max_bytes:
-        raise api_error(falcon.HTTP_413, "body_too_large", f"the body is {req.content_length} bytes; the limit is {max_bytes}")
+        raise api_error(
+            falcon.HTTP_413, "body_too_large", f"the body is {req.content_length} bytes; the limit is {max_bytes}"
+        )
     raw = req.bounded_stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise api_error(falcon.HTTP_413, "body_too_large", f"the body is over the limit of {max_bytes} bytes")
@@ -103,6 +105,8 @@ def from_json_body(req: falcon.Request, max_chars: int) -> SpeechRequest:
         fields = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise api_error(falcon.HTTP_400, "malformed_json", f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise api_error(falcon.HTTP_400, "malformed_json", "the body is nested too deeply") from None
     if not isinstance(fields, dict):
         raise api_error(falcon.HTTP_400, "invalid_body", "the JSON body must be an object with a 'text' field")
     return from_fields(fields, max_chars)

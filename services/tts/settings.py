@@ -21,9 +21,11 @@ class TtsSettings:
     ort_threads: int
     frame_bytes: int
     max_piece_chars: int
+    first_part_ms: int
+    """Audio decoded and sent ahead of the rest of the first piece (0: no split)."""
 
     @classmethod
-    def from_env(cls) -> "TtsSettings":
+    def from_env(cls) -> TtsSettings:
         return cls(
             voices_dir=models_dir() / "tts",
             default_voice=env_str("TTS_DEFAULT_VOICE", ""),
@@ -31,4 +33,5 @@ class TtsSettings:
             ort_threads=env_int("TTS_ORT_THREADS", 2, minimum=1, maximum=64),
             frame_bytes=env_int("TTS_FRAME_BYTES", 4096, minimum=256, maximum=1 << 20),
             max_piece_chars=env_int("TTS_MAX_PIECE_CHARS", 200, minimum=20),
+            first_part_ms=env_int("TTS_FIRST_PART_MS", 300, minimum=0, maximum=5000),
         )

@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 
-from services.common.audio import cut_frames, float_to_s16le, resample
+from services.common.audio import StreamResampler, cut_frames, float_to_s16le
 from services.tts.voices import Synthesizer
 
 _LOG = logging.getLogger(__name__)
@@ -27,12 +27,14 @@ class SpeechStream:
         speed: float,
         sample_rate: int,
         frame_bytes: int,
+        first_part_seconds: float,
         header: bytes = b"",
     ) -> None:
         self._synthesizer = synthesizer
         self._pieces = pieces
         self._speed = speed
-        self._sample_rate = sample_rate
+        self._resampler = StreamResampler(synthesizer.sample_rate, sample_rate)
+        self._first_part_seconds = first_part_seconds
         self._header = header
         self.pieces_done = 0
         self._started = time.perf_counter()
@@ -41,11 +43,14 @@ class SpeechStream:
     def _pcm_pieces(self) -> Iterator[bytes]:
         if self._header:
             yield self._header
-        for piece in self._pieces:
-            audio = self._synthesizer.synthesize(piece, self._speed)
-            audio = resample(audio, self._synthesizer.sample_rate, self._sample_rate)
+        for index, piece in enumerate(self._pieces):
+            # Only the first piece is worth decoding in two parts: later pieces are made
+            # while the client is still playing earlier audio.
+            first_part = self._first_part_seconds if index == 0 else 0.0
+            for audio in self._synthesizer.synthesize(piece, self._speed, first_part):
+                yield float_to_s16le(self._resampler.push(audio))
             self.pieces_done += 1
-            yield float_to_s16le(audio)
+        yield float_to_s16le(self._resampler.flush())
 
     def __iter__(self) -> Iterator[bytes]:
         return self._frames
@@ -56,7 +61,9 @@ class SpeechStream:
         if self.pieces_done < len(self._pieces):
             _LOG.info(
                 "stream closed by the client after %d of %d pieces (%.2f s); synthesis stopped",
-                self.pieces_done, len(self._pieces), elapsed,
+                self.pieces_done,
+                len(self._pieces),
+                elapsed,
             )
         else:
             _LOG.debug("stream finished: %d pieces in %.2f s", len(self._pieces), elapsed)

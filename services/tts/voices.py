@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,7 +21,9 @@ MANIFEST_NAME = "voice.json"
 class Synthesizer(Protocol):
     sample_rate: int
 
-    def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray: ...
+    def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
+        """Float32 mono audio for one piece of text, in one or more consecutive parts."""
+        ...
 
 
 _ENGINES: dict[str, type] = {"piper": PiperVoice}

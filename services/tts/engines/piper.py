@@ -1,8 +1,16 @@
-"""Piper (VITS) voices: espeak-ng phonemes -> phoneme ids -> ONNX -> audio."""
+"""Piper (VITS) voices: espeak-ng phonemes -> phoneme ids -> ONNX -> audio.
+
+`make export` splits each Piper graph in two: a text model (phoneme ids -> latent frames, one
+per 256 output samples, with the voice's randomness) and an audio model (latent frames ->
+waveform: flow and vocoder, deterministic and convolutional). The audio model can therefore
+decode any span of frames on its own, given enough neighbouring frames as context; decoding
+a short first span lets the first audio out after a fraction of a piece's cost.
+"""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,36 +49,96 @@ class PiperScales:
     noise_w: float
 
 
+@dataclass(frozen=True)
+class Latent:
+    """The text model's output for one piece: `frames` latent frames and their mask."""
+
+    values: np.ndarray  # [1, channels, frames]
+    mask: np.ndarray  # [1, 1, frames]
+
+    @property
+    def frames(self) -> int:
+        return self.values.shape[2]
+
+
 class PiperVoice:
-    """One Piper voice bundle (`model.onnx` + `voice.json`) loaded for synthesis."""
+    """One Piper voice bundle (`voice.json`, text and audio models) loaded for synthesis."""
 
     def __init__(self, bundle_dir: Path, manifest: dict[str, Any], threads: int) -> None:
-        frontend = manifest["frontend"]
+        frontend, streaming = manifest["frontend"], manifest["streaming"]
         self.sample_rate: int = int(manifest["sample_rate"])
         self._espeak_voice: str = frontend["espeak_voice"]
         self._phoneme_id_map: dict[str, list[int]] = frontend["phoneme_id_map"]
         self._scales = PiperScales(**manifest["scales"])
         self._gain = float(manifest.get("output_gain", 1.0))
         self._speaker_id: int | None = 0 if int(manifest.get("num_speakers", 1)) > 1 else None
-        self._session = create_session(bundle_dir / manifest["model"], threads)
+        self.hop_length: int = int(streaming["hop_length"])
+        self.context_frames: int = int(streaming["context_frames"])
+        self._latent_name: str = streaming["latent_input"]
+        self._mask_name: str = streaming["mask_input"]
+        self._text_model = create_session(bundle_dir / manifest["models"]["text"], threads)
+        self._audio_model = create_session(bundle_dir / manifest["models"]["audio"], threads)
 
-    def synthesize(self, text: str, speed: float = 1.0) -> np.ndarray:
-        """Audio for one piece of normalized text: float32 mono at `self.sample_rate`."""
+    def _speaker_inputs(self) -> dict[str, np.ndarray]:
+        if self._speaker_id is None:
+            return {}
+        return {"sid": np.asarray([self._speaker_id], dtype=np.int64)}
+
+    def encode(self, text: str, speed: float = 1.0, scales: PiperScales | None = None) -> Latent | None:
+        """Latent frames for one piece of normalized text; None when nothing is sayable."""
         phonemes = phonemize(self._espeak_voice, text)
         if not phonemes:
-            return np.zeros(0, dtype=np.float32)
+            return None
+        scales = scales or self._scales
         ids = phonemes_to_ids(phonemes, self._phoneme_id_map)
-        inputs = {
-            "input": np.asarray([ids], dtype=np.int64),
-            "input_lengths": np.asarray([len(ids)], dtype=np.int64),
-            "scales": np.asarray(
-                [self._scales.noise_scale, self._scales.length_scale / speed, self._scales.noise_w],
-                dtype=np.float32,
-            ),
-        }
-        if self._speaker_id is not None:
-            inputs["sid"] = np.asarray([self._speaker_id], dtype=np.int64)
-        audio = self._session.run(None, inputs)[0].reshape(-1)
+        values, mask = self._text_model.run(
+            None,
+            {
+                "input": np.asarray([ids], dtype=np.int64),
+                "input_lengths": np.asarray([len(ids)], dtype=np.int64),
+                "scales": np.asarray(
+                    [scales.noise_scale, scales.length_scale / speed, scales.noise_w], dtype=np.float32
+                ),
+                **self._speaker_inputs(),
+            },
+        )
+        return Latent(values, mask)
+
+    def decode(self, latent: Latent, start: int, end: int, context_frames: int | None = None) -> np.ndarray:
+        """Audio for latent frames [start, end), exactly as if the whole piece were decoded.
+
+        The frames around the span are decoded too, as context for the convolutions, and
+        their audio is cut away. `make export` measured how much context is enough.
+        """
+        context = self.context_frames if context_frames is None else context_frames
+        left = max(0, start - context)
+        right = min(latent.frames, end + context)
+        audio = self._audio_model.run(
+            None,
+            {
+                self._latent_name: latent.values[:, :, left:right],
+                self._mask_name: latent.mask[:, :, left:right],
+                **self._speaker_inputs(),
+            },
+        )[0].reshape(-1)
+        audio = audio[(start - left) * self.hop_length : (end - left) * self.hop_length]
         if self._gain != 1.0:
-            audio *= self._gain
+            audio = audio * self._gain
         return audio
+
+    def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
+        """Float32 mono audio at `self.sample_rate` for one piece of normalized text.
+
+        With `first_part_seconds`, the first that many seconds are decoded and yielded on
+        their own before the rest of the piece; otherwise the piece comes as one array.
+        """
+        latent = self.encode(text, speed)
+        if latent is None:
+            return
+        split = round(first_part_seconds * self.sample_rate / self.hop_length)
+        # Splitting only pays when the rest is longer than the context it costs.
+        if 0 < split and split + self.context_frames < latent.frames:
+            yield self.decode(latent, 0, split)
+            yield self.decode(latent, split, latent.frames)
+        else:
+            yield self.decode(latent, 0, latent.frames)

@@ -18,9 +18,18 @@ _MONTHS = (
     "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
 )
 _MONTH_NAMES = {
-    "jan": "January", "feb": "February", "mar": "March", "apr": "April", "jun": "June",
-    "jul": "July", "aug": "August", "sep": "September", "sept": "September", "oct": "October",
-    "nov": "November", "dec": "December",
+    "jan": "January",
+    "feb": "February",
+    "mar": "March",
+    "apr": "April",
+    "jun": "June",
+    "jul": "July",
+    "aug": "August",
+    "sep": "September",
+    "sept": "September",
+    "oct": "October",
+    "nov": "November",
+    "dec": "December",
 }
 
 # (singular, plural, minor singular, minor plural)
@@ -33,18 +42,49 @@ _CURRENCIES = {
 }
 
 _ABBREVIATIONS = {
-    "mr.": "Mister", "mrs.": "Missus", "ms.": "Miz", "dr.": "Doctor", "prof.": "Professor",
-    "st.": "Saint", "jr.": "Junior", "sr.": "Senior", "mt.": "Mount", "vs.": "versus",
-    "etc.": "et cetera", "e.g.": "for example", "i.e.": "that is", "approx.": "approximately",
-    "no.": "number", "dept.": "department", "est.": "established", "inc.": "incorporated",
-    "ltd.": "limited", "co.": "company", "corp.": "corporation", "ave.": "Avenue",
-    "min.": "minutes", "max.": "maximum", "fig.": "figure",
+    "mr.": "Mister",
+    "mrs.": "Missus",
+    "ms.": "Miz",
+    "dr.": "Doctor",
+    "prof.": "Professor",
+    "st.": "Saint",
+    "jr.": "Junior",
+    "sr.": "Senior",
+    "mt.": "Mount",
+    "vs.": "versus",
+    "etc.": "et cetera",
+    "e.g.": "for example",
+    "i.e.": "that is",
+    "approx.": "approximately",
+    "no.": "number",
+    "dept.": "department",
+    "est.": "established",
+    "inc.": "incorporated",
+    "ltd.": "limited",
+    "co.": "company",
+    "corp.": "corporation",
+    "ave.": "Avenue",
+    "min.": "minutes",
+    "max.": "maximum",
+    "fig.": "figure",
 }
 
 _SYMBOLS = {
-    "&": " and ", "@": " at ", "%": " percent ", "+": " plus ", "=": " equals ", "#": " number ",
-    "°": " degrees ", "×": " times ", "÷": " divided by ", "~": " about ", "§": " section ",
-    "<": " less than ", ">": " greater than ", "½": " one half ", "¼": " one quarter ",
+    "&": " and ",
+    "@": " at ",
+    "%": " percent ",
+    "+": " plus ",
+    "=": " equals ",
+    "#": " number ",
+    "°": " degrees ",
+    "×": " times ",
+    "÷": " divided by ",
+    "~": " about ",
+    "§": " section ",
+    "<": " less than ",
+    ">": " greater than ",
+    "½": " one half ",
+    "¼": " one quarter ",
     "¾": " three quarters ",
 }
 
@@ -68,17 +108,34 @@ _NEGATIVE_RE = re.compile(r"(?<![\w.])-(\d)")
 _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 
 
-def _cardinal(number: int) -> str:
+# Longer numbers (account numbers, IDs, runs of digits) are read digit by digit.
+_MAX_NUMBER_DIGITS = 15
+_DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
+
+
+def _digit_by_digit(digits: str) -> str:
+    return " ".join(_DIGIT_WORDS[int(digit)] for digit in digits)
+
+
+def _cardinal(digits: str) -> str:
+    if len(digits) > _MAX_NUMBER_DIGITS:
+        return _digit_by_digit(digits)
     # num2words writes "one million, two hundred"; a comma would become a pause.
-    return num2words(number).replace(",", "")
+    return num2words(int(digits)).replace(",", "")
+
+
+def _ordinal(digits: str) -> str:
+    if len(digits) > _MAX_NUMBER_DIGITS:
+        return _digit_by_digit(digits)
+    return num2words(int(digits), to="ordinal").replace(",", "")
 
 
 def _say(number: str) -> str:
     """Digits to words; a decimal point is read as 'point' followed by single digits."""
     whole, _, fraction = number.partition(".")
-    words = _cardinal(int(whole))
+    words = _cardinal(whole)
     if fraction:
-        words += " point " + " ".join(num2words(int(d)) for d in fraction)
+        words += " point " + _digit_by_digit(fraction)
     return words
 
 
@@ -102,8 +159,7 @@ def _currency(match: re.Match[str]) -> str:
     if scale:
         return f" {_say(amount)} {scale} {many} "
     whole, _, cents = amount.partition(".")
-    units = int(whole)
-    words = f"{_cardinal(units)} {one if units == 1 else many}"
+    words = f"{_cardinal(whole)} {one if whole.lstrip('0') == '1' else many}"
     if cents and len(cents) <= 2 and int(cents.ljust(2, "0")):
         minor = int(cents.ljust(2, "0"))
         words += f" and {num2words(minor)} {minor_one if minor == 1 else minor_many}"
@@ -114,13 +170,13 @@ def _currency(match: re.Match[str]) -> str:
 
 def _day_month(match: re.Match[str]) -> str:
     day, month, year = match.groups()
-    words = f"the {num2words(int(day), to='ordinal')} of {_month(month)}"
+    words = f"the {_ordinal(day)} of {_month(month)}"
     return words + (f" {_year(year)}" if year else "")
 
 
 def _month_day(match: re.Match[str]) -> str:
     month, day, year = match.groups()
-    words = f"{_month(month)} {num2words(int(day), to='ordinal')}"
+    words = f"{_month(month)} {_ordinal(day)}"
     return words + (f" {_year(year)}" if year else "")
 
 
@@ -166,8 +222,10 @@ def normalize_text(text: str) -> str:
     text = _MONTH_DAY_RE.sub(_month_day, text)
     text = _TIME_RE.sub(_time, text)
     text = _YEAR_CONTEXT_RE.sub(lambda m: f"{m.group(1)} {_year(m.group(2))}", text)
-    text = _DECADE_RE.sub(lambda m: _year(m.group(1))[:-1] + "ies" if _year(m.group(1)).endswith("y") else _year(m.group(1)) + "s", text)
-    text = _ORDINAL_RE.sub(lambda m: num2words(int(m.group(1)), to="ordinal"), text)
+    text = _DECADE_RE.sub(
+        lambda m: _year(m.group(1))[:-1] + "ies" if _year(m.group(1)).endswith("y") else _year(m.group(1)) + "s", text
+    )
+    text = _ORDINAL_RE.sub(lambda m: _ordinal(m.group(1)), text)
     text = _NEGATIVE_RE.sub(r"minus \1", text)
     text = _NUMBER_RE.sub(lambda m: f" {_say(m.group(0))} ", text)
     for symbol, words in _SYMBOLS.items():
