@@ -21,36 +21,32 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END_RE.split(text) if s.strip()]
 
 
-def _split_words(text: str, max_chars: int) -> list[str]:
+def _pack(parts: list[str], max_chars: int) -> list[str]:
+    """Greedily join consecutive parts with spaces into pieces of at most `max_chars`."""
     pieces: list[str] = []
     current = ""
-    # A "word" longer than a piece (a run of letters with no spaces) is cut into piece-sized bits.
-    words = [word[start : start + max_chars] for word in text.split() for start in range(0, len(word), max_chars)]
-    for word in words:
-        if current and len(current) + 1 + len(word) > max_chars:
+    for part in parts:
+        if current and len(current) + 1 + len(part) > max_chars:
             pieces.append(current)
-            current = word
+            current = part
         else:
-            current = f"{current} {word}" if current else word
+            current = f"{current} {part}" if current else part
     if current:
         pieces.append(current)
     return pieces
+
+
+def _word_bits(text: str, max_chars: int) -> list[str]:
+    """Words of `text`; a "word" longer than a piece (letters with no spaces) is cut up."""
+    return [word[start : start + max_chars] for word in text.split() for start in range(0, len(word), max_chars)]
 
 
 def _split_long_sentence(sentence: str, max_chars: int) -> list[str]:
-    """Greedily pack clauses into pieces of at most `max_chars`."""
-    pieces: list[str] = []
-    current = ""
+    """Cut at clause boundaries; a clause that is still too long is cut between words."""
+    parts: list[str] = []
     for clause in _CLAUSE_END_RE.split(sentence):
-        for part in _split_words(clause, max_chars) if len(clause) > max_chars else [clause]:
-            if current and len(current) + 1 + len(part) > max_chars:
-                pieces.append(current)
-                current = part
-            else:
-                current = f"{current} {part}" if current else part
-    if current:
-        pieces.append(current)
-    return pieces
+        parts.extend(_pack(_word_bits(clause, max_chars), max_chars) if len(clause) > max_chars else [clause])
+    return _pack(parts, max_chars)
 
 
 def split_into_pieces(text: str, max_chars: int = 200) -> list[str]:
