@@ -2,7 +2,7 @@
 #   make run     create .venv, install, export models if missing, start the services
 #   make stop    stop what `make run` started
 #   make test    install test requirements and run the test suite
-#   make export  (re)build serving artifacts under models/
+#   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
 #   make bench   start the services if needed and print latency / real-time factor
 
 SHELL := /bin/bash
@@ -27,7 +27,7 @@ export MODELS_DIR TTS_PORT
 SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-meinheld.txt \
 	services/tts/requirements.txt export/requirements.txt
 
-.PHONY: help install export models run stop test bench clean
+.PHONY: help install export export-local models run stop test bench clean
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# //'
@@ -49,12 +49,21 @@ $(VENV)/.installed-tests: $(VENV)/.installed-services tests/requirements.txt
 
 install: $(VENV)/.installed-services
 
-export: install
+# On a Docker host (an engine answers `docker info`) the export runs in its own container and
+# fills the named volumes docker compose mounts; elsewhere it writes models/ for `make run`.
+export:
+	@if docker info >/dev/null 2>&1; then \
+		docker compose --profile export run --rm --build export; \
+	else \
+		$(MAKE) --no-print-directory export-local; \
+	fi
+
+export-local: install
 	$(PY) -m export --models-dir $(MODELS_DIR)
 
 # Export only when no voice has been exported yet.
 models: install
-	@ls $(MODELS_DIR)/tts/*/voice.json >/dev/null 2>&1 || $(MAKE) --no-print-directory export
+	@ls $(MODELS_DIR)/tts/*/voice.json >/dev/null 2>&1 || $(MAKE) --no-print-directory export-local
 
 run: models
 	@mkdir -p $(RUN_DIR) $(LOG_DIR)

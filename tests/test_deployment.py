@@ -1,0 +1,77 @@
+"""Docker deployment files, checked without a Docker engine: structure, references, requirements.
+
+Images cannot be built here (no engine); these tests check what can go wrong silently: a
+build context or Dockerfile that does not exist, a COPY of a missing file, an image that
+installs from other requirement files than the ones `make run` and the tests use, a volume,
+port or health check that is not declared.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+BUILT_SERVICES = {name: spec for name, spec in COMPOSE["services"].items() if "build" in spec}
+
+
+def dockerfile_of(spec: dict) -> Path:
+    return ROOT / spec["build"]["context"] / spec["build"]["dockerfile"]
+
+
+def instructions(dockerfile: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    text = re.sub(r"\\\n", " ", dockerfile.read_text())
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
+
+
+def test_compose_declares_the_services_volumes_and_export_profile() -> None:
+    assert {"tts", "export"} <= set(COMPOSE["services"])
+    assert "models_tts" in COMPOSE["volumes"]
+    assert COMPOSE["services"]["export"]["profiles"] == ["export"]
+    tts = COMPOSE["services"]["tts"]
+    assert "8082:8082" in tts["ports"]
+    assert "models_tts:/models/tts:ro" in tts["volumes"]
+    assert "models_tts:/models/tts" in COMPOSE["services"]["export"]["volumes"]
+    assert "healthz" in " ".join(tts["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_SERVICES))
+def test_every_copy_source_exists(name: str) -> None:
+    dockerfile = dockerfile_of(BUILT_SERVICES[name])
+    assert dockerfile.is_file()
+    steps = instructions(dockerfile)
+    assert steps[0] == ("FROM", "python:3.11-slim")
+    for instruction, arguments in steps:
+        if instruction == "COPY":
+            *sources, _ = arguments.split()
+            for source in sources:
+                assert (ROOT / BUILT_SERVICES[name]["build"]["context"] / source).exists(), source
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_SERVICES))
+def test_images_install_from_the_tested_requirement_files(name: str) -> None:
+    runs = " ".join(
+        arguments
+        for instruction, arguments in instructions(dockerfile_of(BUILT_SERVICES[name]))
+        if instruction == "RUN"
+    )
+    installed = set(re.findall(r"-r (\S+)", runs))
+    assert installed, "the image installs no requirement file"
+    makefile = (ROOT / "Makefile").read_text()
+    for requirements in installed:
+        assert (ROOT / requirements).is_file()
+        assert requirements in makefile, f"{requirements} is not what `make run` installs"
+
+
+def test_images_carry_no_model_weights() -> None:
+    for spec in BUILT_SERVICES.values():
+        for instruction, arguments in instructions(dockerfile_of(spec)):
+            if instruction == "COPY":
+                assert "models" not in arguments.split()[0], arguments
