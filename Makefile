@@ -1,5 +1,5 @@
 # streaming-tts-stt: build, run and test on a plain machine.
-#   make run     create .venv, install, export models if missing, start the services
+#   make run     create .venv, install, export models if missing, start TTS (:8082) and ASR (:8081)
 #   make stop    stop what `make run` started
 #   make test    install test requirements and run the test suite
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
@@ -22,10 +22,12 @@ RUN_DIR := run
 LOG_DIR := logs
 MODELS_DIR ?= models
 TTS_PORT ?= 8082
-export MODELS_DIR TTS_PORT
+ASR_PORT ?= 8081
+export MODELS_DIR TTS_PORT ASR_PORT
+SERVICES := tts asr
 
 SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-meinheld.txt \
-	services/tts/requirements.txt export/requirements.txt
+	services/tts/requirements.txt services/asr/requirements.txt export/requirements.txt
 
 .PHONY: help install export export-local models run stop test bench clean
 
@@ -39,11 +41,15 @@ $(PY):
 
 # meinheld is installed after its dependencies, without its own (see requirements-meinheld.txt).
 $(VENV)/.installed-services: $(PY) $(SERVICE_REQUIREMENTS)
-	$(PIP) install --quiet -r export/requirements.txt
+	$(PIP) install --quiet -r export/requirements.txt -r services/asr/requirements.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation -r services/requirements-meinheld.txt
 	@touch $@
 
+# The Vosk tests speak Korean with espeak-ng (a system package) to the Korean Vosk model.
 $(VENV)/.installed-tests: $(VENV)/.installed-services tests/requirements.txt
+	@command -v espeak-ng >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; \
+		else echo "The tests need espeak-ng: sudo apt-get install espeak-ng"; exit 1; fi; }
 	$(PIP) install --quiet -r tests/requirements.txt
 	@touch $@
 
@@ -61,35 +67,51 @@ export:
 export-local: install
 	$(PY) -m export --models-dir $(MODELS_DIR)
 
-# Export only when no voice has been exported yet.
+# Export only when no voice or no ASR model has been exported yet.
 models: install
-	@ls $(MODELS_DIR)/tts/*/voice.json >/dev/null 2>&1 || $(MAKE) --no-print-directory export-local
+	@{ ls $(MODELS_DIR)/tts/*/voice.json && ls $(MODELS_DIR)/asr/*/model.json; } >/dev/null 2>&1 \
+		|| $(MAKE) --no-print-directory export-local
+
+# $(call start_service,name,port): start services/<name> under gunicorn unless it runs already.
+define start_service
+	@if [ -f $(RUN_DIR)/$(1).pid ] && kill -0 "$$(cat $(RUN_DIR)/$(1).pid)" 2>/dev/null; then \
+		echo "$(1) is already running (pid $$(cat $(RUN_DIR)/$(1).pid)) on :$(2); 'make stop' stops it."; \
+	else \
+		$(VENV)/bin/gunicorn -c services/$(1)/gunicorn.conf.py --daemon --pid $(RUN_DIR)/$(1).pid \
+			--error-logfile $(LOG_DIR)/$(1).log --access-logfile $(LOG_DIR)/$(1).access.log services.$(1).wsgi:app; \
+	fi
+endef
+
+# $(call wait_healthy,name,port)
+define wait_healthy
+	@$(PY) -m services.common.health http://127.0.0.1:$(2)/healthz --timeout 180 \
+		|| { echo "$(1) failed to start; see $(LOG_DIR)/$(1).log"; tail -n 20 $(LOG_DIR)/$(1).log; exit 1; }
+endef
 
 run: models
 	@mkdir -p $(RUN_DIR) $(LOG_DIR)
-	@if [ -f $(RUN_DIR)/tts.pid ] && kill -0 "$$(cat $(RUN_DIR)/tts.pid)" 2>/dev/null; then \
-		echo "TTS is already running (pid $$(cat $(RUN_DIR)/tts.pid)) on :$(TTS_PORT); 'make stop' stops it."; \
-	else \
-		$(VENV)/bin/gunicorn -c services/tts/gunicorn.conf.py --daemon --pid $(RUN_DIR)/tts.pid \
-			--error-logfile $(LOG_DIR)/tts.log --access-logfile $(LOG_DIR)/tts.access.log services.tts.wsgi:app; \
-	fi
-	@$(PY) -m services.common.health http://127.0.0.1:$(TTS_PORT)/healthz --timeout 120 \
-		|| { echo "TTS failed to start; see $(LOG_DIR)/tts.log"; tail -n 20 $(LOG_DIR)/tts.log; exit 1; }
-	@echo "TTS is up on http://127.0.0.1:$(TTS_PORT) (logs: $(LOG_DIR)/tts.log). Try:"
+	$(call start_service,tts,$(TTS_PORT))
+	$(call start_service,asr,$(ASR_PORT))
+	$(call wait_healthy,tts,$(TTS_PORT))
+	$(call wait_healthy,asr,$(ASR_PORT))
+	@echo "TTS is up on http://127.0.0.1:$(TTS_PORT), ASR on http://127.0.0.1:$(ASR_PORT) (logs in $(LOG_DIR)/). Try:"
 	@echo "  curl -X POST http://127.0.0.1:$(TTS_PORT)/api/tts -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"text\": \"Hello world\"}' --output speech.pcm"
-	@echo "  curl -X POST http://127.0.0.1:$(TTS_PORT)/api/tts/wav -H 'Content-Type: application/json' \\"
-	@echo "       -d '{\"text\": \"Hello world\"}' --output speech.wav"
+	@echo "  curl -X POST 'http://127.0.0.1:$(ASR_PORT)/api/stt/bytes?sr=16000&ch=1&fmt=s16le' \\"
+	@echo "       -H 'Content-Type: application/octet-stream' --data-binary @speech.pcm"
 
 stop:
-	@if [ -f $(RUN_DIR)/tts.pid ] && kill -0 "$$(cat $(RUN_DIR)/tts.pid)" 2>/dev/null; then \
-		pid=$$(cat $(RUN_DIR)/tts.pid); kill "$$pid"; \
-		for _ in $$(seq 50); do kill -0 "$$pid" 2>/dev/null || break; sleep 0.2; done; \
-		echo "TTS stopped (pid $$pid)."; \
-	else \
-		echo "TTS is not running."; \
-	fi
-	@rm -f $(RUN_DIR)/tts.pid
+	@for name in $(SERVICES); do \
+		pidfile=$(RUN_DIR)/$$name.pid; \
+		if [ -f $$pidfile ] && kill -0 "$$(cat $$pidfile)" 2>/dev/null; then \
+			pid=$$(cat $$pidfile); kill "$$pid"; \
+			for _ in $$(seq 50); do kill -0 "$$pid" 2>/dev/null || break; sleep 0.2; done; \
+			echo "$$name stopped (pid $$pid)."; \
+		else \
+			echo "$$name is not running."; \
+		fi; \
+		rm -f $$pidfile; \
+	done
 
 test: $(VENV)/.installed-tests models
 	$(PY) -m pytest tests

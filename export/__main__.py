@@ -11,9 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from export.asr_models import export_asr_models
 from export.piper_voice import export_bundled_piper_voices
 from export.report import progress
-from services.common.config import models_dir
+from services.common.config import env_str, models_dir
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,10 +23,28 @@ def main(argv: list[str] | None = None) -> int:
         "--models-dir", type=Path, default=models_dir(), help="where artifacts go (default: %(default)s)"
     )
     parser.add_argument("--force", action="store_true", help="rebuild artifacts even when they are up to date")
+    parser.add_argument(
+        "--whisper-size",
+        default=env_str("ASR_MODEL_SIZE", "base.en"),
+        help="Whisper size to download besides the bundled tiny.en (default: ASR_MODEL_SIZE or %(default)s)",
+    )
+    parser.add_argument(
+        "--vosk-model-path",
+        default=env_str("VOSK_MODEL_PATH", ""),
+        help="a Vosk model directory you already have, to install as well (default: VOSK_MODEL_PATH)",
+    )
+    parser.add_argument(
+        "--vosk-language",
+        default=env_str("VOSK_MODEL_LANG", "en"),
+        help="language code of --vosk-model-path (default: VOSK_MODEL_LANG or %(default)s)",
+    )
     args = parser.parse_args(argv)
 
     progress(f"exporting into {args.models_dir}")
     reports = export_bundled_piper_voices(args.models_dir / "tts", args.force)
+    reports += export_asr_models(
+        args.models_dir / "asr", args.whisper_size, args.vosk_model_path, args.vosk_language.lower(), args.force
+    )
 
     print("export report:")
     for report in reports:

@@ -15,7 +15,7 @@ class SourceReport:
     detail: str
 
     def line(self) -> str:
-        return f"  {self.source:<28} {self.status:<9} {self.detail}"
+        return f"  {self.source:<34} {self.status:<9} {self.detail}"
 
 
 def progress(message: str) -> None:

@@ -34,10 +34,14 @@ class StreamResampler:
         return self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
 
 
+def float_to_int16(audio: np.ndarray) -> np.ndarray:
+    """Float samples in [-1, 1] to signed 16-bit samples, clipping overshoot."""
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2")
+
+
 def float_to_s16le(audio: np.ndarray) -> bytes:
-    """Float samples in [-1, 1] to little-endian signed 16-bit PCM, clipping overshoot."""
-    scaled = np.clip(audio, -1.0, 1.0) * 32767.0
-    return scaled.astype("<i2").tobytes()
+    """Float samples in [-1, 1] to little-endian signed 16-bit PCM bytes."""
+    return float_to_int16(audio).tobytes()
 
 
 def cut_frames(chunks: Iterable[bytes], frame_size: int) -> Iterator[bytes]:

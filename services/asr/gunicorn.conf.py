@@ -1,0 +1,20 @@
+"""gunicorn settings for the ASR service, from the environment.
+
+The gthread worker hands the request body to the app as it arrives, so decoding overlaps a
+live upload (meinheld would read the whole body first, and answers 408 to an upload that
+trickles in at speaking pace). One process holds the model; its threads serve requests side
+by side (Kaldi and CTranslate2 release the GIL while they decode).
+"""
+
+from services.common.config import env_int, env_str
+from services.common.gunicorn_settings import worker_class as _worker_class
+
+bind = f"{env_str('ASR_HOST', '127.0.0.1')}:{env_int('ASR_PORT', 8081, minimum=1, maximum=65535)}"
+workers = env_int("ASR_WORKERS", 1, minimum=1)
+worker_class = _worker_class(env_str("ASR_WORKER_CLASS", "gthread"))
+threads = env_int("ASR_THREADS", 4, minimum=1)
+timeout = env_int("ASR_WORKER_TIMEOUT", 120, minimum=10)
+graceful_timeout = 10
+keepalive = 5
+accesslog = "-"
+errorlog = "-"

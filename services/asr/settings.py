@@ -1,0 +1,42 @@
+"""ASR service settings, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.common.config import ConfigError, env_int, env_str, models_dir
+
+ENGINES = ("vosk", "whisper")
+
+
+@dataclass(frozen=True)
+class AsrSettings:
+    models_dir: Path
+    engine: str
+    """"vosk", "whisper", or "" to pick by what is exported (Vosk when a Vosk model is there)."""
+    whisper_model_size: str
+    vosk_model: str
+    """Directory name under models/asr/ of the Vosk model to serve; "" for the first one."""
+    max_audio_seconds: int
+    block_bytes: int
+    whisper_beam_size: int
+    cpu_threads: int
+    concurrent_decodes: int
+
+    @classmethod
+    def from_env(cls) -> AsrSettings:
+        engine = env_str("ASR_ENGINE", "").lower()
+        if engine and engine not in ENGINES:
+            raise ConfigError(f"ASR_ENGINE={engine!r}; choose one of {', '.join(ENGINES)}")
+        return cls(
+            models_dir=models_dir() / "asr",
+            engine=engine,
+            whisper_model_size=env_str("ASR_MODEL_SIZE", "base.en"),
+            vosk_model=env_str("ASR_VOSK_MODEL", ""),
+            max_audio_seconds=env_int("MAX_AUDIO_DURATION", 15, minimum=1, maximum=3600),
+            block_bytes=env_int("ASR_BLOCK_BYTES", 8192, minimum=512, maximum=1 << 20),
+            whisper_beam_size=env_int("ASR_WHISPER_BEAM_SIZE", 5, minimum=1, maximum=10),
+            cpu_threads=env_int("ASR_CPU_THREADS", 2, minimum=1, maximum=64),
+            concurrent_decodes=env_int("ASR_CONCURRENT_DECODES", 2, minimum=1, maximum=64),
+        )

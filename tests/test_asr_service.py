@@ -1,0 +1,209 @@
+"""The ASR service for real with the Whisper engine: gunicorn gthread, tiny.en, HTTP on loopback.
+
+Speech comes from the TTS service, so each test is a round trip through both services.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import jiwer
+import numpy as np
+import pytest
+import requests
+import soxr
+
+from tests.conftest import Server, encode_pcm, pcm_to_float, wav_bytes
+from tests.test_intelligibility import SENTENCES, words
+
+SENTENCE = "Please call me back as soon as you get this message."
+
+
+def speech(tts_server: Server, text: str) -> np.ndarray:
+    """The joe voice saying `text`, as float audio at its native 22 050 Hz."""
+    response = requests.post(f"{tts_server.url}/api/tts", json={"text": text, "sample_rate": 22050}, timeout=60)
+    assert response.status_code == 200
+    return pcm_to_float(response.content)
+
+
+def stt(server: Server, body: bytes, timeout: float = 60, **params) -> requests.Response:
+    headers = {"Content-Type": "application/octet-stream"}
+    return requests.post(f"{server.url}/api/stt/bytes", params=params, data=body, headers=headers, timeout=timeout)
+
+
+def assert_word_times_are_sane(result: dict) -> None:
+    segments = result["segments"]
+    assert segments, result
+    starts = [s["start_ms"] for s in segments]
+    assert starts == sorted(starts)
+    for segment in segments:
+        assert 0 <= segment["start_ms"] <= segment["end_ms"] <= result["duration_seconds"] * 1000 + 50
+        assert segment["text"]
+
+
+@pytest.fixture(scope="module")
+def sentence_audio(tts_server: Server) -> np.ndarray:
+    return speech(tts_server, SENTENCE)
+
+
+def test_health_names_engine_and_model(asr_whisper_server: Server) -> None:
+    health = requests.get(f"{asr_whisper_server.url}/healthz", timeout=5).json()
+    assert (health["status"], health["engine"], health["model"]) == ("ok", "whisper", "tiny.en")
+    models = requests.get(f"{asr_whisper_server.url}/api/stt/models", timeout=5).json()
+    assert models["loaded"]["languages"] == ["en"]
+
+
+@pytest.mark.parametrize(
+    ("rate", "channels", "sample_format"),
+    [
+        (16000, 1, "s16le"),
+        (8000, 1, "s16le"),
+        (22050, 1, "float32"),
+        (44100, 2, "s32le"),
+        (48000, 2, "float32"),
+        (48000, 1, "s32le"),
+    ],
+)
+def test_speech_in_every_format_is_transcribed(
+    asr_whisper_server: Server, sentence_audio: np.ndarray, rate: int, channels: int, sample_format: str
+) -> None:
+    audio = soxr.resample(sentence_audio, 22050, rate)
+    response = stt(
+        asr_whisper_server, encode_pcm(audio, sample_format, channels), sr=rate, ch=channels, fmt=sample_format
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert set(result) >= {"text", "segments", "language", "duration_seconds"}
+    assert result["language"] == "en"
+    assert abs(result["duration_seconds"] - len(audio) / rate) < 0.01
+    assert jiwer.wer(words(SENTENCE), words(result["text"])) <= 0.1, result["text"]
+    assert_word_times_are_sane(result)
+
+
+def test_fixed_sentences_have_low_word_error_rate(asr_whisper_server: Server, tts_server: Server) -> None:
+    heard = []
+    for text in SENTENCES:
+        pcm = encode_pcm(soxr.resample(speech(tts_server, text), 22050, 16000), "s16le")
+        heard.append(words(stt(asr_whisper_server, pcm).json()["text"]))
+    assert jiwer.wer([words(text) for text in SENTENCES], heard) <= 0.10, heard
+
+
+@pytest.mark.parametrize("content_type", ["audio/wav", "application/octet-stream"])
+def test_wav_upload_takes_its_format_from_the_header(
+    asr_whisper_server: Server, sentence_audio: np.ndarray, content_type: str
+) -> None:
+    body = wav_bytes(encode_pcm(sentence_audio, "s16le", 2), 22050, channels=2)
+    # The query says 8 kHz mono; the header (stereo, 22 050 Hz) wins.
+    response = requests.post(
+        f"{asr_whisper_server.url}/api/stt/bytes?sr=8000",
+        data=body,
+        headers={"Content-Type": content_type},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert abs(result["duration_seconds"] - len(sentence_audio) / 22050) < 0.01
+    assert jiwer.wer(words(SENTENCE), words(result["text"])) <= 0.1
+
+
+def test_silence_gives_no_words(asr_whisper_server: Server) -> None:
+    result = stt(asr_whisper_server, bytes(16000 * 2 * 3)).json()
+    assert (result["text"], result["segments"], result["duration_seconds"]) == ("", [], 3.0)
+
+
+def test_paced_upload_succeeds(asr_whisper_server: Server, sentence_audio: np.ndarray) -> None:
+    pcm = encode_pcm(soxr.resample(sentence_audio, 22050, 16000), "s16le")
+    block = 3200  # 100 ms
+
+    def paced():
+        for start in range(0, len(pcm), block):
+            time.sleep(0.1)
+            yield pcm[start : start + block]
+
+    response = requests.post(f"{asr_whisper_server.url}/api/stt/bytes", data=paced(), timeout=60)
+    assert response.status_code == 200, response.text
+    assert jiwer.wer(words(SENTENCE), words(response.json()["text"])) <= 0.1
+
+
+BAD_PARAMS = [
+    ({"sr": "12345"}, "invalid_sr", "8000, 16000, 22050, 44100, 48000"),
+    ({"ch": "3"}, "invalid_ch", "1, 2"),
+    ({"fmt": "mp3"}, "invalid_fmt", "s16le, s32le, float32"),
+    ({"lang": "fr"}, "unsupported_language", "en"),
+]
+
+
+@pytest.mark.parametrize(("params", "code", "allowed"), BAD_PARAMS, ids=[c[1] for c in BAD_PARAMS])
+def test_bad_parameters_get_422_naming_the_allowed_values(
+    asr_whisper_server: Server, params: dict, code: str, allowed: str
+) -> None:
+    response = stt(asr_whisper_server, bytes(3200), **params)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == code
+    assert allowed in response.json()["error"]["message"]
+
+
+BAD_AUDIO = [
+    ("empty body", b"", {}, 400, "invalid_audio"),
+    ("partial frame", bytes(3201), {}, 400, "invalid_audio"),
+    ("partial stereo float frame", bytes(16 * 100 + 4), {"ch": "2", "fmt": "float32"}, 400, "invalid_audio"),
+    ("NaN", np.array([0.1, np.nan, 0.2], dtype="<f4").tobytes(), {"fmt": "float32"}, 400, "invalid_audio"),
+    ("infinity", np.array([np.inf] * 4, dtype="<f4").tobytes(), {"fmt": "float32"}, 400, "invalid_audio"),
+    ("8-bit WAV", wav_bytes(bytes(1600), 16000, sample_width=1), {}, 400, "invalid_audio"),
+    ("11025 Hz WAV", wav_bytes(bytes(2205 * 2), 11025), {}, 422, "invalid_sr"),
+    ("truncated WAV header", wav_bytes(bytes(100), 16000)[:30], {}, 400, "invalid_audio"),
+    ("16 s of audio", bytes(16000 * 2 * 16), {}, 413, "audio_too_long"),
+    (
+        "16 s of 48 kHz stereo float",
+        bytes(48000 * 8 * 16),
+        {"sr": "48000", "ch": "2", "fmt": "float32"},
+        413,
+        "audio_too_long",
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "params", "status", "code"), BAD_AUDIO, ids=[c[0] for c in BAD_AUDIO])
+def test_bad_audio_gets_a_json_error(
+    asr_whisper_server: Server, name: str, body: bytes, params: dict, status: int, code: str
+) -> None:
+    response = stt(asr_whisper_server, body, **params)
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == code
+
+
+def test_too_long_is_refused_from_content_length_before_the_body_is_sent(asr_whisper_server: Server) -> None:
+    host, port = asr_whisper_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/stt/bytes?sr=16000 HTTP/1.1\r\nHost: asr\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % (16000 * 2 * 60)
+        )
+        reply = sock.recv(4096)  # answered without a byte of the body
+    assert reply.startswith(b"HTTP/1.1 413")
+    assert b"audio_too_long" in reply
+
+
+def test_too_long_stream_without_length_is_refused_as_it_passes_the_limit(asr_whisper_server: Server) -> None:
+    sent = 0
+
+    def endless():
+        nonlocal sent
+        for _ in range(200):  # 200 s of audio if the server read it all
+            sent += 32000
+            yield bytes(32000)
+
+    response = requests.post(f"{asr_whisper_server.url}/api/stt/bytes", data=endless(), timeout=60)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "audio_too_long"
+
+
+def test_service_still_answers_after_bad_input(asr_whisper_server: Server, sentence_audio: np.ndarray) -> None:
+    for body, params in [(b"x", {}), (b"RIFF", {}), (bytes(7), {"fmt": "float32"})]:
+        stt(asr_whisper_server, body, **params)
+    assert requests.get(f"{asr_whisper_server.url}/healthz", timeout=5).status_code == 200
+    pcm = encode_pcm(soxr.resample(sentence_audio, 22050, 16000), "s16le")
+    assert stt(asr_whisper_server, pcm).status_code == 200
+    assert "Traceback" not in asr_whisper_server.log()
