@@ -3,7 +3,7 @@
 #   make stop    stop what `make run` started
 #   make test    install test requirements and run the test suite
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
-#   make bench   start the services if needed and print latency / real-time factor
+#   make bench   start the services if needed; print TTS and ASR latency and real-time factor
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -41,7 +41,7 @@ $(PY):
 
 # meinheld is installed after its dependencies, without its own (see requirements-meinheld.txt).
 $(VENV)/.installed-services: $(PY) $(SERVICE_REQUIREMENTS)
-	$(PIP) install --quiet -r export/requirements.txt -r services/asr/requirements.txt
+	$(PIP) install --quiet -r export/requirements.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation -r services/requirements-meinheld.txt
 	@touch $@
 
@@ -117,7 +117,8 @@ test: $(VENV)/.installed-tests models
 	$(PY) -m pytest tests
 
 bench: run
-	$(PY) clients/bench_tts.py --url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m clients.bench_tts --url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m clients.bench_asr --tts-url http://127.0.0.1:$(TTS_PORT)
 
 clean: stop
 	rm -rf $(VENV) $(RUN_DIR) $(LOG_DIR)

@@ -1,31 +1,22 @@
-"""Shared fixtures: exported models and a real TTS server (gunicorn + meinheld) on loopback."""
+"""Shared fixtures: exported models, real servers (gunicorn) on loopback, audio helpers."""
 
 from __future__ import annotations
 
 import io
 import os
-import socket
 import subprocess
 import sys
 import wave
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from services.common.health import wait_until_healthy
+from clients.harness import ROOT, Server, start_service
 
-ROOT = Path(__file__).resolve().parents[1]
 VOICE_ID = "en_US-joe-medium"
 WHISPER_DIR = "whisper-tiny.en"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -41,72 +32,20 @@ def models_dir() -> Path:
     return path
 
 
-@dataclass
-class Server:
-    url: str
-    log_path: Path
-    process: subprocess.Popen
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def start_service(service: str, models_dir: Path, log_path: Path, **env: str) -> Server:
-    """Run services/<service> under gunicorn (its own gunicorn.conf.py) on a free loopback port."""
-    prefix = service.upper()
-    port = free_port()
-    environment = {
-        **os.environ,
-        "MODELS_DIR": str(models_dir),
-        f"{prefix}_HOST": "127.0.0.1",
-        f"{prefix}_PORT": str(port),
-        **env,
-    }
-    with log_path.open("w") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                f"services/{service}/gunicorn.conf.py",
-                f"services.{service}.wsgi:app",
-            ],
-            cwd=ROOT,
-            env=environment,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    if not wait_until_healthy(f"{url}/healthz", timeout=180, still_running=lambda: process.poll() is None):
-        process.terminate()
-        process.wait(timeout=30)
-        raise RuntimeError(f"{service} server did not become healthy:\n{log_path.read_text()}")
-    return Server(url, log_path, process)
-
-
-def stop(server: Server) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-
-
 @pytest.fixture(scope="session")
 def tts_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_service(
         "tts", models_dir, tmp_path_factory.mktemp("tts") / "tts.log", TTS_WORKERS="2", TTS_WORKER_CLASS="meinheld"
     )
     yield server
-    stop(server)
+    server.stop()
 
 
 @pytest.fixture(scope="session")
 def asr_whisper_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_service("asr", models_dir, tmp_path_factory.mktemp("asr") / "asr.log", ASR_ENGINE="whisper")
     yield server
-    stop(server)
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,8 @@ import pytest
 import requests
 import soxr
 
-from tests.conftest import Server, encode_pcm, pcm_to_float, wav_bytes
+from clients.harness import Server
+from tests.conftest import encode_pcm, pcm_to_float, wav_bytes
 from tests.test_intelligibility import SENTENCES, words
 
 SENTENCE = "Please call me back as soon as you get this message."

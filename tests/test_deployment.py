@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from clients.harness import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 BUILT_SERVICES = {name: spec for name, spec in COMPOSE["services"].items() if "build" in spec}
@@ -32,14 +32,19 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
 
 
 def test_compose_declares_the_services_volumes_and_export_profile() -> None:
-    assert {"tts", "export"} <= set(COMPOSE["services"])
-    assert "models_tts" in COMPOSE["volumes"]
-    assert COMPOSE["services"]["export"]["profiles"] == ["export"]
-    tts = COMPOSE["services"]["tts"]
-    assert "8082:8082" in tts["ports"]
-    assert "models_tts:/models/tts:ro" in tts["volumes"]
-    assert "models_tts:/models/tts" in COMPOSE["services"]["export"]["volumes"]
-    assert "healthz" in " ".join(tts["healthcheck"]["test"])
+    assert {"tts", "asr", "export"} <= set(COMPOSE["services"])
+    assert {"models_tts", "models_asr"} <= set(COMPOSE["volumes"])
+    export = COMPOSE["services"]["export"]
+    assert export["profiles"] == ["export"]
+    assert {"models_tts:/models/tts", "models_asr:/models/asr"} <= set(export["volumes"])
+
+
+@pytest.mark.parametrize(("name", "port", "volume"), [("tts", 8082, "models_tts"), ("asr", 8081, "models_asr")])
+def test_services_publish_their_port_mount_their_models_and_check_health(name: str, port: int, volume: str) -> None:
+    service = COMPOSE["services"][name]
+    assert f"{port}:{port}" in service["ports"]
+    assert f"{volume}:/models/{name}:ro" in service["volumes"]
+    assert f"http://127.0.0.1:{port}/healthz" in service["healthcheck"]["test"]
 
 
 @pytest.mark.parametrize("name", sorted(BUILT_SERVICES))

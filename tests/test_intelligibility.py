@@ -8,7 +8,8 @@ import jiwer
 import pytest
 import requests
 
-from tests.conftest import Server, pcm_to_float, transcribe
+from clients.harness import Server
+from tests.conftest import pcm_to_float, transcribe
 
 SENTENCES = [
     "The quick brown fox jumps over the lazy dog.",

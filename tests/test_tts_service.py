@@ -12,8 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from clients.harness import Server
 from export.verify import speech_stats
-from tests.conftest import Server, pcm_to_float
+from tests.conftest import pcm_to_float
 
 PARAGRAPH = (
     "The museum opens at nine in the morning. Visitors can buy tickets at the door or online. "
@@ -118,7 +119,7 @@ def test_unsayable_characters_do_not_stop_the_rest(tts_server: Server) -> None:
 
 def test_client_disconnect_stops_synthesis(tts_server: Server) -> None:
     body = json.dumps({"text": "This sentence is one of many in a long text. " * 40}).encode()
-    with socket.create_connection(("127.0.0.1", int(tts_server.url.rsplit(":", 1)[1]))) as sock:
+    with socket.create_connection(("127.0.0.1", tts_server.port)) as sock:
         sock.sendall(
             b"POST /api/tts HTTP/1.1\r\nHost: tts\r\nContent-Type: application/json\r\n"
             b"Content-Length: %d\r\n\r\n%s" % (len(body), body)

@@ -60,7 +60,7 @@ def _load(model: ExportedModel, settings: AsrSettings) -> Engine:
     return WhisperEngine(model.directory, model.name, options)
 
 
-def _pick(models: list[ExportedModel], settings: AsrSettings) -> tuple[ExportedModel | None, list[str]]:
+def pick_model(models: list[ExportedModel], settings: AsrSettings) -> tuple[ExportedModel | None, list[str]]:
     engine = settings.engine or ("vosk" if any(m.engine == "vosk" for m in models) else "whisper")
     candidates = [m for m in models if m.engine == engine]
     if not candidates:
@@ -74,7 +74,7 @@ def _pick(models: list[ExportedModel], settings: AsrSettings) -> tuple[ExportedM
 
 
 def choose_engine(settings: AsrSettings) -> EngineChoice:
-    model, notes = _pick(find_models(settings.models_dir), settings)
+    model, notes = pick_model(find_models(settings.models_dir), settings)
     for note in notes:
         _LOG.warning(note)
     if model is None:
