@@ -173,9 +173,8 @@ def main() -> int:
     paced_vosk = [c for c in cases if c.engine.startswith("vosk") and c.upload == "paced"]
     if paced_vosk:
         worst = max(c.after_last_byte_ms_p50 for c in paced_vosk)
-        print(
-            f"  {'PASS' if worst <= 300 else 'MISS'}  Vosk, paced upload: answer within 300 ms of the last byte ({worst:.0f} ms)"
-        )
+        verdict = "PASS" if worst <= 300 else "MISS"
+        print(f"  {verdict}  Vosk, paced upload: answer within 300 ms of the last byte ({worst:.0f} ms)")
     args.out.write_text(json.dumps([asdict(c) for c in cases], indent=2))
     print(f"results written to {args.out}")
     return 0

@@ -43,7 +43,9 @@ def tts_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
 
 @pytest.fixture(scope="session")
 def asr_whisper_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_service("asr", models_dir, tmp_path_factory.mktemp("asr") / "asr.log", ASR_ENGINE="whisper")
+    server = start_service(
+        "asr", models_dir, tmp_path_factory.mktemp("asr") / "asr.log", ASR_ENGINE="whisper", ASR_READ_TIMEOUT="2"
+    )
     yield server
     server.stop()
 

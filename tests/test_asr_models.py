@@ -18,6 +18,7 @@ SETTINGS = AsrSettings(
     whisper_beam_size=5,
     cpu_threads=2,
     concurrent_decodes=2,
+    read_timeout_seconds=10,
 )
 
 

@@ -33,6 +33,20 @@ def stt(server: Server, body: bytes, timeout: float = 60, **params) -> requests.
     return requests.post(f"{server.url}/api/stt/bytes", params=params, data=body, headers=headers, timeout=timeout)
 
 
+def read_response(sock: socket.socket) -> bytes:
+    """One whole HTTP response with a Content-Length, read from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(4096)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
+    )
+    while len(body) < length:
+        body += sock.recv(4096)
+    return head + b"\r\n\r\n" + body
+
+
 def assert_word_times_are_sane(result: dict) -> None:
     segments = result["segments"]
     assert segments, result
@@ -182,7 +196,7 @@ def test_too_long_is_refused_from_content_length_before_the_body_is_sent(asr_whi
             b"POST /api/stt/bytes?sr=16000 HTTP/1.1\r\nHost: asr\r\n"
             b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % (16000 * 2 * 60)
         )
-        reply = sock.recv(4096)  # answered without a byte of the body
+        reply = read_response(sock)  # answered without a byte of the body
     assert reply.startswith(b"HTTP/1.1 413")
     assert b"audio_too_long" in reply
 
@@ -199,6 +213,27 @@ def test_too_long_stream_without_length_is_refused_as_it_passes_the_limit(asr_wh
     response = requests.post(f"{asr_whisper_server.url}/api/stt/bytes", data=endless(), timeout=60)
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "audio_too_long"
+
+
+def test_stalled_uploads_are_dropped_and_do_not_wedge_the_service(
+    asr_whisper_server: Server, sentence_audio: np.ndarray
+) -> None:
+    """More stalled clients than the service has threads; each is dropped after ASR_READ_TIMEOUT (2 s)."""
+    stalled = []
+    for _ in range(6):
+        sock = socket.create_connection(("127.0.0.1", asr_whisper_server.port), timeout=30)
+        sock.sendall(
+            b"POST /api/stt/bytes HTTP/1.1\r\nHost: asr\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: 32000\r\n\r\n" + bytes(1000)
+        )
+        stalled.append(sock)
+    for sock in stalled:
+        with sock:
+            reply = read_response(sock)
+            assert reply.startswith(b"HTTP/1.1 408"), reply
+            assert b"upload_stalled" in reply
+    pcm = encode_pcm(soxr.resample(sentence_audio, 22050, 16000), "s16le")
+    assert stt(asr_whisper_server, pcm).status_code == 200
 
 
 def test_service_still_answers_after_bad_input(asr_whisper_server: Server, sentence_audio: np.ndarray) -> None:

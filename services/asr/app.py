@@ -13,6 +13,7 @@ from services.asr.models import EngineChoice, choose_engine
 from services.asr.request import check_format, parse_params
 from services.asr.settings import AsrSettings
 from services.asr.upload import WAV_MEDIA_TYPES, AudioTooLong, AudioUpload, UploadLimits
+from services.common.client_socket import set_body_read_timeout
 from services.common.errors import api_error, install_json_errors
 from services.common.logs import configure_logging
 
@@ -38,6 +39,7 @@ class SpeechToText:
     def __init__(self, choice: EngineChoice, settings: AsrSettings) -> None:
         self._choice = choice
         self._limits = UploadLimits(settings.max_audio_seconds, settings.block_bytes)
+        self._read_timeout = settings.read_timeout_seconds
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         engine = self._choice.engine
@@ -52,23 +54,23 @@ class SpeechToText:
         upload = AudioUpload(
             stream, req.content_length, params.format, media_type in WAV_MEDIA_TYPES, self._limits, check_format
         )
+        set_body_read_timeout(req.env, self._read_timeout)
         started = time.perf_counter()
         first_audio = None
         session = engine.start(language)
+        # An error before the whole body is read still answers at once; gunicorn then reads and
+        # drops whatever the client goes on sending, or closes the connection once it idles.
         try:
             for block in upload:
                 first_audio = first_audio or time.perf_counter()
                 session.accept(block)
         except AudioTooLong as error:
-            # The rest of the body is never read: close the connection rather than drain it.
-            resp.set_header("Connection", "close")
             raise api_error(falcon.HTTP_413, "audio_too_long", str(error)) from None
         except AudioInputError as error:
-            resp.set_header("Connection", "close")
             raise api_error(falcon.HTTP_400, "invalid_audio", str(error)) from None
-        except falcon.HTTPError:
-            resp.set_header("Connection", "close")
-            raise
+        except TimeoutError:
+            message = f"no audio arrived for {self._read_timeout:g} s; the upload was dropped"
+            raise api_error(falcon.HTTP_408, "upload_stalled", message) from None
         upload_done = time.perf_counter()
         transcript = session.finish()
         finished = time.perf_counter()

@@ -23,6 +23,8 @@ class AsrSettings:
     whisper_beam_size: int
     cpu_threads: int
     concurrent_decodes: int
+    read_timeout_seconds: int
+    """How long an upload may go without sending a byte before it is dropped (408)."""
 
     @classmethod
     def from_env(cls) -> AsrSettings:
@@ -39,4 +41,5 @@ class AsrSettings:
             whisper_beam_size=env_int("ASR_WHISPER_BEAM_SIZE", 5, minimum=1, maximum=10),
             cpu_threads=env_int("ASR_CPU_THREADS", 2, minimum=1, maximum=64),
             concurrent_decodes=env_int("ASR_CONCURRENT_DECODES", 2, minimum=1, maximum=64),
+            read_timeout_seconds=env_int("ASR_READ_TIMEOUT", 10, minimum=1, maximum=600),
         )
