@@ -1,5 +1,5 @@
 # streaming-tts-stt: build, run and test on a plain machine.
-#   make run     create .venv, install, export models if missing, start TTS (:8082) and ASR (:8081)
+#   make run     create .venv, install (nginx too), export models if missing, start the stack on :8000
 #   make stop    stop what `make run` started
 #   make test    install test requirements and run the test suite
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
@@ -23,13 +23,20 @@ LOG_DIR := logs
 MODELS_DIR ?= models
 TTS_PORT ?= 8082
 ASR_PORT ?= 8081
-export MODELS_DIR TTS_PORT ASR_PORT
-SERVICES := tts asr
+ORCHESTRATOR_PORT ?= 8083
+GATEWAY_PORT ?= 8000
+export MODELS_DIR TTS_PORT ASR_PORT ORCHESTRATOR_PORT GATEWAY_PORT
+SERVICES := tts asr orchestrator
+# On a plain machine everything runs on loopback, whatever .env says for docker compose.
+LOCAL_URLS := TTS_SERVICE_URL=http://127.0.0.1:$(TTS_PORT) ASR_SERVICE_URL=http://127.0.0.1:$(ASR_PORT) \
+	ORCHESTRATOR_URL=http://127.0.0.1:$(ORCHESTRATOR_PORT)
+NGINX_CONF := $(abspath $(RUN_DIR))/nginx.conf
 
 SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-meinheld.txt \
-	services/tts/requirements.txt services/asr/requirements.txt export/requirements.txt
+	services/tts/requirements.txt services/asr/requirements.txt services/orchestrator/requirements.txt \
+	export/requirements.txt
 
-.PHONY: help install export export-local models run stop test bench clean
+.PHONY: help install nginx export export-local models run stop test bench clean
 
 help:
 	@sed -n '2,7p' Makefile | sed 's/^# //'
@@ -41,7 +48,7 @@ $(PY):
 
 # meinheld is installed after its dependencies, without its own (see requirements-meinheld.txt).
 $(VENV)/.installed-services: $(PY) $(SERVICE_REQUIREMENTS)
-	$(PIP) install --quiet -r export/requirements.txt
+	$(PIP) install --quiet -r export/requirements.txt -r services/orchestrator/requirements.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation -r services/requirements-meinheld.txt
 	@touch $@
 
@@ -54,6 +61,17 @@ $(VENV)/.installed-tests: $(VENV)/.installed-services tests/requirements.txt
 	@touch $@
 
 install: $(VENV)/.installed-services
+
+# The gateway is the system's nginx: installed from the Debian packages when missing (as root).
+nginx:
+	@command -v nginx >/dev/null || PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing nginx (Debian package)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+		else \
+			echo "The gateway needs nginx: install it (e.g. 'sudo apt-get install nginx') and run 'make run' again."; \
+			exit 1; \
+		fi; }
 
 # On a Docker host (an engine answers `docker info`) the export runs in its own container and
 # fills the named volumes docker compose mounts; elsewhere it writes models/ for `make run`.
@@ -77,7 +95,7 @@ define start_service
 	@if [ -f $(RUN_DIR)/$(1).pid ] && kill -0 "$$(cat $(RUN_DIR)/$(1).pid)" 2>/dev/null; then \
 		echo "$(1) is already running (pid $$(cat $(RUN_DIR)/$(1).pid)) on :$(2); 'make stop' stops it."; \
 	else \
-		$(VENV)/bin/gunicorn -c services/$(1)/gunicorn.conf.py --daemon --pid $(RUN_DIR)/$(1).pid \
+		$(LOCAL_URLS) $(VENV)/bin/gunicorn -c services/$(1)/gunicorn.conf.py --daemon --pid $(RUN_DIR)/$(1).pid \
 			--error-logfile $(LOG_DIR)/$(1).log --access-logfile $(LOG_DIR)/$(1).access.log services.$(1).wsgi:app; \
 	fi
 endef
@@ -88,36 +106,49 @@ define wait_healthy
 		|| { echo "$(1) failed to start; see $(LOG_DIR)/$(1).log"; tail -n 20 $(LOG_DIR)/$(1).log; exit 1; }
 endef
 
-run: models
+run: models nginx
 	@mkdir -p $(RUN_DIR) $(LOG_DIR)
 	$(call start_service,tts,$(TTS_PORT))
 	$(call start_service,asr,$(ASR_PORT))
+	$(call start_service,orchestrator,$(ORCHESTRATOR_PORT))
+	@if [ -f $(RUN_DIR)/nginx.pid ] && kill -0 "$$(cat $(RUN_DIR)/nginx.pid)" 2>/dev/null; then \
+		echo "gateway is already running (pid $$(cat $(RUN_DIR)/nginx.pid)) on :$(GATEWAY_PORT); 'make stop' stops it."; \
+	else \
+		$(LOCAL_URLS) $(PY) nginx/render.py --output $(NGINX_CONF) --run-dir $(abspath $(RUN_DIR)) \
+			--log-dir $(abspath $(LOG_DIR)) && \
+		PATH="$$PATH:/usr/sbin" nginx -c $(NGINX_CONF) -e $(abspath $(LOG_DIR))/gateway.error.log; \
+	fi
 	$(call wait_healthy,tts,$(TTS_PORT))
 	$(call wait_healthy,asr,$(ASR_PORT))
-	@echo "TTS is up on http://127.0.0.1:$(TTS_PORT), ASR on http://127.0.0.1:$(ASR_PORT) (logs in $(LOG_DIR)/). Try:"
-	@echo "  curl -X POST http://127.0.0.1:$(TTS_PORT)/api/tts -H 'Content-Type: application/json' \\"
+	$(call wait_healthy,orchestrator,$(ORCHESTRATOR_PORT))
+	$(call wait_healthy,gateway,$(GATEWAY_PORT))
+	@echo "The stack is up: gateway http://127.0.0.1:$(GATEWAY_PORT) (TTS :$(TTS_PORT), ASR :$(ASR_PORT)); logs in $(LOG_DIR)/. Try:"
+	@echo "  curl -X POST http://127.0.0.1:$(GATEWAY_PORT)/api/tts -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"text\": \"Hello world\"}' --output speech.pcm"
-	@echo "  curl -X POST 'http://127.0.0.1:$(ASR_PORT)/api/stt/bytes?sr=16000&ch=1&fmt=s16le' \\"
+	@echo "  curl -X POST 'http://127.0.0.1:$(GATEWAY_PORT)/api/stt/bytes?sr=16000&ch=1&fmt=s16le' \\"
 	@echo "       -H 'Content-Type: application/octet-stream' --data-binary @speech.pcm"
+	@echo "  curl -X POST 'http://127.0.0.1:$(GATEWAY_PORT)/api/echo-bytes?sr=16000&ch=1&fmt=s16le' \\"
+	@echo "       -H 'Content-Type: application/octet-stream' --data-binary @speech.pcm --output echo.pcm"
 
 stop:
-	@for name in $(SERVICES); do \
-		pidfile=$(RUN_DIR)/$$name.pid; \
+	@for name in gateway:nginx $(SERVICES); do \
+		label=$${name%%:*}; pidfile=$(RUN_DIR)/$${name##*:}.pid; \
 		if [ -f $$pidfile ] && kill -0 "$$(cat $$pidfile)" 2>/dev/null; then \
-			pid=$$(cat $$pidfile); kill "$$pid"; \
+			pid=$$(cat $$pidfile); kill -QUIT "$$pid"; \
 			for _ in $$(seq 50); do kill -0 "$$pid" 2>/dev/null || break; sleep 0.2; done; \
-			echo "$$name stopped (pid $$pid)."; \
+			echo "$$label stopped (pid $$pid)."; \
 		else \
-			echo "$$name is not running."; \
+			echo "$$label is not running."; \
 		fi; \
 		rm -f $$pidfile; \
 	done
 
-test: $(VENV)/.installed-tests models
+test: $(VENV)/.installed-tests models nginx
 	$(PY) -m pytest tests
 
 bench: run
 	$(PY) -m clients.bench_tts --url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m clients.bench_gateway --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
 	$(PY) -m clients.bench_asr --tts-url http://127.0.0.1:$(TTS_PORT)
 
 clean: stop

