@@ -32,8 +32,8 @@ def instructions(dockerfile: Path) -> list[tuple[str, str]]:
 
 
 def test_compose_declares_the_services_volumes_and_export_profile() -> None:
-    assert {"tts", "asr", "export"} <= set(COMPOSE["services"])
-    assert {"models_tts", "models_asr"} <= set(COMPOSE["volumes"])
+    assert {"gateway", "tts", "asr", "orchestrator", "export"} <= set(COMPOSE["services"])
+    assert {"models_tts", "models_asr", "speech_logs"} <= set(COMPOSE["volumes"])
     export = COMPOSE["services"]["export"]
     assert export["profiles"] == ["export"]
     assert {"models_tts:/models/tts", "models_asr:/models/asr"} <= set(export["volumes"])
@@ -45,6 +45,22 @@ def test_services_publish_their_port_mount_their_models_and_check_health(name: s
     assert f"{port}:{port}" in service["ports"]
     assert f"{volume}:/models/{name}:ro" in service["volumes"]
     assert f"http://127.0.0.1:{port}/healthz" in service["healthcheck"]["test"]
+    assert "speech_logs:/logs" in service["volumes"]
+
+
+def test_gateway_publishes_gateway_port_and_waits_for_healthy_services() -> None:
+    gateway = COMPOSE["services"]["gateway"]
+    assert gateway["ports"] == ["${GATEWAY_PORT:-8000}:8000"]
+    assert gateway["depends_on"] == {name: {"condition": "service_healthy"} for name in ("tts", "asr", "orchestrator")}
+    assert "healthz" in " ".join(gateway["healthcheck"]["test"])
+    assert "speech_logs:/logs" in gateway["volumes"]
+    orchestrator = COMPOSE["services"]["orchestrator"]
+    assert "healthz" in " ".join(orchestrator["healthcheck"]["test"])
+
+
+def test_every_service_shares_one_network() -> None:
+    running = [spec for name, spec in COMPOSE["services"].items() if name != "export"]
+    assert all(spec["networks"] == ["speech"] for spec in running)
 
 
 @pytest.mark.parametrize("name", sorted(BUILT_SERVICES))
@@ -68,6 +84,9 @@ def test_images_install_from_the_tested_requirement_files(name: str) -> None:
         if instruction == "RUN"
     )
     installed = set(re.findall(r"-r (\S+)", runs))
+    if name == "gateway":
+        assert not installed and "apt-get install" in runs and "nginx" in runs  # nginx + Python's stdlib
+        return
     assert installed, "the image installs no requirement file"
     makefile = (ROOT / "Makefile").read_text()
     for requirements in installed:

@@ -50,6 +50,11 @@ def test_health_reports_every_service(gateway: Gateway) -> None:
     assert services["asr"]["engine"] == "whisper"
 
 
+def test_voices_are_listed_through_the_gateway(gateway: Gateway) -> None:
+    voices = requests.get(f"{gateway.url}/api/voices", timeout=10).json()
+    assert voices["default"] == "en_US-joe-medium"
+
+
 def test_tts_streams_through_the_gateway(gateway: Gateway) -> None:
     start = time.perf_counter()
     response = requests.post(f"{gateway.url}/api/tts", json={"text": PARAGRAPH}, stream=True, timeout=60)

@@ -125,7 +125,7 @@ class Health:
 
 
 def create_app(settings: AsrSettings | None = None) -> falcon.App:
-    configure_logging()
+    configure_logging("asr")
     settings = settings or AsrSettings.from_env()
     choice = choose_engine(settings)
     app = falcon.App()

@@ -140,7 +140,7 @@ class Health:
 
 
 def create_app(settings: OrchestratorSettings | None = None) -> falcon.App:
-    configure_logging()
+    configure_logging("orchestrator")
     settings = settings or OrchestratorSettings.from_env()
     _LOG.info("orchestrator: ASR at %s, TTS at %s", settings.asr_url, settings.tts_url)
     app = falcon.App()

@@ -111,7 +111,7 @@ class HealthResource:
 
 
 def create_app(settings: TtsSettings | None = None) -> falcon.App:
-    configure_logging()
+    configure_logging("tts")
     settings = settings or TtsSettings.from_env()
     voices = load_voices(settings.voices_dir, settings.ort_threads)
     if voices:
