@@ -107,7 +107,7 @@ def test_echo_passes_asr_errors_through(gateway: Gateway) -> None:
         requests.post(f"{gateway.url}/api/echo-bytes?sr=1234", data=bytes(320), timeout=30), 422, "invalid_sr"
     )
     too_long = requests.post(f"{gateway.url}/api/echo-bytes?sr=16000", data=bytes(32000 * 16), timeout=30)
-    assert_json_error(too_long, 413)
+    assert_json_error(too_long, 413, "audio_too_long")
 
 
 def test_non_ascii_recognized_text_is_carried_safely(
@@ -152,6 +152,8 @@ def test_gateway_errors_are_json(gateway: Gateway) -> None:
     # The services' own JSON errors pass through unchanged.
     assert_json_error(requests.post(f"{gateway.url}/api/tts", json={"text": ""}, timeout=10), 422, "empty_text")
     assert_json_error(requests.post(f"{gateway.url}/api/stt/bytes", data=b"", timeout=10), 400, "invalid_audio")
+    too_long = requests.post(f"{gateway.url}/api/stt/bytes?sr=16000", data=bytes(32000 * 16), timeout=30)
+    assert_json_error(too_long, 413, "audio_too_long")  # ASR's own: within nginx's limit, over 15 s
 
 
 def test_a_trickled_tts_request_still_gets_json_not_meinheld_html(gateway: Gateway) -> None:
