@@ -53,7 +53,7 @@ $(VENV)/.installed-services: $(PY) $(SERVICE_REQUIREMENTS)
 	@touch $@
 
 # The Vosk tests speak Korean with espeak-ng (a system package) to the Korean Vosk model.
-$(VENV)/.installed-tests: $(VENV)/.installed-services tests/requirements.txt
+$(VENV)/.installed-tests: $(VENV)/.installed-services tests/requirements.txt export/requirements-silero.txt
 	@command -v espeak-ng >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; \
 		else echo "The tests need espeak-ng: sudo apt-get install espeak-ng"; exit 1; fi; }
@@ -83,6 +83,7 @@ export:
 	fi
 
 export-local: install
+	$(PIP) install --quiet -r export/requirements-silero.txt
 	$(PY) -m export --models-dir $(MODELS_DIR)
 
 # Export only when no voice or no ASR model has been exported yet.

@@ -14,6 +14,7 @@ from pathlib import Path
 from export.asr_models import export_asr_models
 from export.piper_voice import export_bundled_piper_voices
 from export.report import progress
+from export.silero import export_silero
 from services.common.config import env_str, models_dir
 
 
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     progress(f"exporting into {args.models_dir}")
     reports = export_bundled_piper_voices(args.models_dir / "tts", args.force)
+    reports.append(export_silero(args.models_dir / "tts", args.force))
     reports += export_asr_models(
         args.models_dir / "asr", args.whisper_size, args.vosk_model_path, args.vosk_language.lower(), args.force
     )

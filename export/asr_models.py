@@ -7,12 +7,10 @@ model is never put in place of another.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import tempfile
 import urllib.error
-import urllib.request
 import warnings
 import zipfile
 from collections.abc import Callable
@@ -22,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from export.files import read_json, replace_dir, sha256_file, sha256_json, write_json
+from export.files import cache_dir, download, read_json, replace_dir, sha256_file, sha256_json, write_json
 from export.report import SourceReport, progress
 
 VOSK_ENGLISH = "vosk-model-small-en-us-0.15"
@@ -31,10 +29,6 @@ BUNDLED_WHISPER_SIZE = "tiny.en"
 # Files every Vosk (Kaldi nnet3) model directory has.
 VOSK_REQUIRED = ("am/final.mdl", "conf/mfcc.conf", "conf/model.conf")
 EXPORTER_VERSION = 1
-
-
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "streaming-tts-stt"
 
 
 def _dir_fingerprint(directory: Path) -> str:
@@ -109,27 +103,12 @@ def export_local_vosk(source: Path, language: str, asr_dir: Path, force: bool = 
     return _install(name, target, fill, _verify_vosk, fingerprint)
 
 
-def _download(url: str, destination: Path) -> None:
-    """Download with progress to `destination` (via a partial file, so a broken run is redone)."""
-    partial = destination.with_suffix(destination.suffix + ".part")
-    with urllib.request.urlopen(url, timeout=30) as response, partial.open("wb") as file:
-        total = int(response.headers.get("Content-Length") or 0)
-        done, reported = 0, -1
-        while block := response.read(1 << 20):
-            file.write(block)
-            done += len(block)
-            if total and (percent := 100 * done // total) // 10 != reported:
-                reported = percent // 10
-                progress(f"  {destination.name}: {percent}% of {total / 1e6:.0f} MB")
-    partial.rename(destination)
-
-
 def export_vosk_english(asr_dir: Path, force: bool = False) -> SourceReport:
     """Vosk small English, the original project's ASR model, downloaded on a connected machine."""
     name = f"vosk:{VOSK_ENGLISH}"
     url = VOSK_URL.format(name=VOSK_ENGLISH)
     target = asr_dir / f"vosk-{VOSK_ENGLISH.removeprefix('vosk-model-')}"
-    archive = _cache_dir() / f"{VOSK_ENGLISH}.zip"
+    archive = cache_dir() / f"{VOSK_ENGLISH}.zip"
     fingerprint = sha256_json({"exporter": EXPORTER_VERSION, "url": url})
     if not force and _is_current(target, fingerprint):
         return SourceReport(name, "skipped", f"up to date in {target}")
@@ -137,7 +116,7 @@ def export_vosk_english(asr_dir: Path, force: bool = False) -> SourceReport:
         archive.parent.mkdir(parents=True, exist_ok=True)
         progress(f"downloading {url}")
         try:
-            _download(url, archive)
+            download(url, archive)
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             return SourceReport(name, "skipped", f"cannot download {url} ({reason}); the service runs Whisper instead")
@@ -200,7 +179,7 @@ def export_whisper_size(size: str, asr_dir: Path, force: bool = False) -> Source
     fingerprint = sha256_json({"exporter": EXPORTER_VERSION, "size": size})
     if not force and _is_current(target, fingerprint):
         return SourceReport(name, "skipped", f"up to date in {target}")
-    download_dir = _cache_dir() / f"whisper-{size}"
+    download_dir = cache_dir() / f"whisper-{size}"
     if not (download_dir / "model.bin").is_file():
         from faster_whisper import download_model
 

@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import urllib.request
 from pathlib import Path
 from typing import Any
+
+from export.report import progress
+
+
+def cache_dir() -> Path:
+    """Where downloaded model sources are kept between export runs."""
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "streaming-tts-stt"
 
 
 def sha256_file(path: Path) -> str:
@@ -45,3 +54,18 @@ def replace_dir(staging: Path, target: Path) -> None:
         shutil.rmtree(old)
     else:
         staging.rename(target)
+
+
+def download(url: str, destination: Path) -> None:
+    """Download with progress to `destination` (via a partial file, so a broken run is redone)."""
+    partial = destination.with_suffix(destination.suffix + ".part")
+    with urllib.request.urlopen(url, timeout=30) as response, partial.open("wb") as file:
+        total = int(response.headers.get("Content-Length") or 0)
+        done, reported = 0, -1
+        while block := response.read(1 << 20):
+            file.write(block)
+            done += len(block)
+            if total and (percent := 100 * done // total) // 10 != reported:
+                reported = percent // 10
+                progress(f"  {destination.name}: {percent}% of {total / 1e6:.0f} MB")
+    partial.rename(destination)

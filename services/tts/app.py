@@ -15,7 +15,7 @@ from services.tts.settings import TtsSettings
 from services.tts.stream import SpeechStream
 from services.tts.text.normalize import has_speakable_content, normalize_text
 from services.tts.text.segment import split_into_pieces
-from services.tts.voices import Voice, load_voices
+from services.tts.voices import Voice, default_voice_id, load_voices
 
 _LOG = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ class Speech:
     def __init__(self, settings: TtsSettings, voices: dict[str, Voice]) -> None:
         self._settings = settings
         self._voices = voices
-        self.default_voice = settings.default_voice or next(iter(voices), "")
+        self.default_voice = settings.default_voice or default_voice_id(voices)
 
     def _voice(self, requested: str | None) -> Voice:
         if not self._voices:
@@ -39,6 +39,8 @@ class Speech:
 
     def respond(self, resp: falcon.Response, request: SpeechRequest, as_wav: bool) -> None:
         voice = self._voice(request.voice)
+        if request.speed != 1.0 and not voice.synthesizer.supports_speed:
+            raise api_error(falcon.HTTP_422, "invalid_speed", f"the voice {voice.id} cannot change its speed")
         text = normalize_text(request.text)
         if not has_speakable_content(text):
             raise api_error(falcon.HTTP_422, "nothing_to_say", "the text has no words this voice can say")

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from services.tts.engines.piper import PiperVoice
+from services.tts.engines.silero import SileroVoice
 
 _LOG = logging.getLogger(__name__)
 
@@ -20,13 +21,16 @@ MANIFEST_NAME = "voice.json"
 
 class Synthesizer(Protocol):
     sample_rate: int
+    supports_speed: bool
 
     def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
         """Float32 mono audio for one piece of text, in one or more consecutive parts."""
         ...
 
 
-_ENGINES: dict[str, type] = {"piper": PiperVoice}
+_ENGINES: dict[str, type] = {"piper": PiperVoice, "silero": SileroVoice}
+# The original project's voice is Silero: when one is exported it is the default.
+_DEFAULT_ENGINE_ORDER = ("silero", "piper")
 
 
 @dataclass(frozen=True)
@@ -44,8 +48,9 @@ class Voice:
             "language": self.manifest.get("language"),
             "native_sample_rate": self.manifest["sample_rate"],
             "speakers": self.manifest.get("speakers", []),
+            "default_speaker": self.manifest.get("default_speaker"),
             "license": self.manifest.get("license"),
-            "source": {key: source.get(key) for key in ("package", "version", "url") if source.get(key)},
+            "source": {key: source.get(key) for key in ("package", "version", "url", "sha256") if source.get(key)},
             "model_sha256": self.manifest.get("model_sha256"),
         }
 
@@ -66,6 +71,15 @@ def load_voice(bundle_dir: Path, threads: int) -> Voice:
     if engine not in _ENGINES:
         raise ValueError(f"{bundle_dir}: unknown engine {engine!r}")
     return Voice(id=bundle_dir.name, manifest=manifest, synthesizer=_ENGINES[engine](bundle_dir, manifest, threads))
+
+
+def default_voice_id(voices: dict[str, Voice]) -> str:
+    """The voice a request gets when it names none (TTS_DEFAULT_VOICE overrides this)."""
+    for engine in _DEFAULT_ENGINE_ORDER:
+        for voice in voices.values():
+            if voice.manifest["engine"] == engine:
+                return voice.id
+    return next(iter(voices), "")
 
 
 def load_voices(tts_models_dir: Path, threads: int) -> dict[str, Voice]:

@@ -64,6 +64,8 @@ class Latent:
 class PiperVoice:
     """One Piper voice bundle (`voice.json`, text and audio models) loaded for synthesis."""
 
+    supports_speed = True  # the length scale
+
     def __init__(self, bundle_dir: Path, manifest: dict[str, Any], threads: int) -> None:
         frontend, streaming = manifest["frontend"], manifest["streaming"]
         self.sample_rate: int = int(manifest["sample_rate"])
