@@ -3,7 +3,7 @@
 #   make stop    stop what `make run` started
 #   make test    install test requirements and run the test suite
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
-#   make bench   start the services if needed; print TTS and ASR latency and real-time factor
+#   make bench   start the stack if needed; print TTS, ASR, gateway and peer (Piper) figures
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -61,6 +61,10 @@ $(VENV)/.installed-tests: $(VENV)/.installed-services tests/requirements.txt exp
 	@touch $@
 
 install: $(VENV)/.installed-services
+
+$(VENV)/.installed-bench: $(VENV)/.installed-services clients/requirements-bench.txt
+	$(PIP) install --quiet -r clients/requirements-bench.txt
+	@touch $@
 
 # The gateway is the system's nginx: installed from the Debian packages when missing (as root).
 nginx:
@@ -147,8 +151,9 @@ stop:
 test: $(VENV)/.installed-tests models nginx
 	$(PY) -m pytest tests
 
-bench: run
+bench: run $(VENV)/.installed-bench
 	$(PY) -m clients.bench_tts --url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m clients.bench_peers --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
 	$(PY) -m clients.bench_gateway --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
 	$(PY) -m clients.bench_asr --tts-url http://127.0.0.1:$(TTS_PORT)
 
