@@ -4,6 +4,7 @@
 #   make test    install test requirements and run the test suite
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
 #   make bench   start the stack if needed; print TTS, ASR, gateway and peer (Piper) figures
+#   make load    start the stack if needed; run locust headless (USERS, SPAWN_RATE, DURATION)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -36,10 +37,10 @@ SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-m
 	services/tts/requirements.txt services/asr/requirements.txt services/orchestrator/requirements.txt \
 	export/requirements.txt
 
-.PHONY: help install nginx export export-local models run stop test bench clean
+.PHONY: help install nginx export export-local models run stop test bench load clean
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# //'
+	@sed -n '2,8p' Makefile | sed 's/^# //'
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is required"'
@@ -156,6 +157,15 @@ bench: run $(VENV)/.installed-bench
 	$(PY) -m clients.bench_peers --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
 	$(PY) -m clients.bench_gateway --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
 	$(PY) -m clients.bench_asr --tts-url http://127.0.0.1:$(TTS_PORT)
+
+USERS ?= 10
+SPAWN_RATE ?= 2
+DURATION ?= 60s
+load: run $(VENV)/.installed-bench
+	@mkdir -p bench/results
+	$(VENV)/bin/locust -f clients/locustfile.py --headless --host http://127.0.0.1:$(GATEWAY_PORT) \
+		--users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(DURATION) --only-summary \
+		--csv bench/results/load-$(USERS)u --html bench/results/load-$(USERS)u.html
 
 clean: stop
 	rm -rf $(VENV) $(RUN_DIR) $(LOG_DIR)
