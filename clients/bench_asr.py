@@ -25,6 +25,7 @@ import requests
 import soxr
 
 from clients.harness import ROOT, Server, start_service
+from clients.timing import send_body
 from export.asr_models import export_local_vosk
 from services.asr.models import find_models
 from services.asr.wav_header import parse_wav_header
@@ -59,13 +60,7 @@ def upload(server: Server, pcm: bytes, lang: str, paced: bool, block: int = 3200
     connection.putheader("Content-Length", str(len(pcm)))
     connection.endheaders()
     started = time.perf_counter()
-    if paced:
-        for start in range(0, len(pcm), block):
-            connection.send(pcm[start : start + block])
-            time.sleep(max(0.0, started + (start + block) / BYTES_PER_SECOND - time.perf_counter()))
-    else:
-        connection.send(pcm)
-    last_byte = time.perf_counter()
+    last_byte = send_body(connection, pcm, paced, BYTES_PER_SECOND, block)
     response = connection.getresponse()
     body = json.loads(response.read())
     done = time.perf_counter()

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from clients.timing import send_body
+
 SENTENCE = "Hello world, this is a streaming TTS test."
 ECHO_SENTENCE = "Please call me back as soon as you get this message."
 BYTES_PER_SECOND = 32000  # 16 kHz s16le mono
@@ -52,14 +54,7 @@ def echo_request(url: str, pcm: bytes, paced: bool, block: int = 3200) -> tuple[
     connection.putheader("Content-Type", "application/octet-stream")
     connection.putheader("Content-Length", str(len(pcm)))
     connection.endheaders()
-    started = time.perf_counter()
-    if paced:
-        for start in range(0, len(pcm), block):
-            connection.send(pcm[start : start + block])
-            time.sleep(max(0.0, started + (start + block) / BYTES_PER_SECOND - time.perf_counter()))
-    else:
-        connection.send(pcm)
-    last_byte = time.perf_counter()
+    last_byte = send_body(connection, pcm, paced, BYTES_PER_SECOND, block)
     response = connection.getresponse()
     response.read(1)
     latency = time.perf_counter() - last_byte

