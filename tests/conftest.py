@@ -35,9 +35,17 @@ def models_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tts_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = start_service(
-        "tts", models_dir, tmp_path_factory.mktemp("tts") / "tts.log", TTS_WORKERS="2", TTS_WORKER_CLASS="meinheld"
-    )
+    """The TTS service with its default settings (gthread)."""
+    server = start_service("tts", models_dir, tmp_path_factory.mktemp("tts") / "tts.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def tts_meinheld_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The TTS service on the other supported worker, meinheld."""
+    log = tmp_path_factory.mktemp("tts-meinheld") / "tts.log"
+    server = start_service("tts", models_dir, log, TTS_WORKERS="2", TTS_WORKER_CLASS="meinheld")
     yield server
     server.stop()
 

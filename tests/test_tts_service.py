@@ -61,7 +61,14 @@ def test_pcm_stream_has_the_contract_headers_and_speech(tts_server: Server) -> N
     assert_speech(response.content, 16000, text)
 
 
-def test_frames_are_4096_bytes_and_arrive_while_synthesis_goes_on(tts_server: Server) -> None:
+@pytest.fixture(params=["gthread", "meinheld"])
+def any_tts_server(request: pytest.FixtureRequest) -> Server:
+    """Each supported worker class, for the behaviour that depends on the server layer."""
+    return request.getfixturevalue("tts_server" if request.param == "gthread" else "tts_meinheld_server")
+
+
+def test_frames_are_4096_bytes_and_arrive_while_synthesis_goes_on(any_tts_server: Server) -> None:
+    tts_server = any_tts_server
     start = time.perf_counter()
     response = post_tts(tts_server, {"text": PARAGRAPH}, stream=True)
     arrivals, frames = [], []
@@ -117,7 +124,8 @@ def test_unsayable_characters_do_not_stop_the_rest(tts_server: Server) -> None:
     assert_speech(response.content, 16000, "Hello, this still speaks fine.")
 
 
-def test_client_disconnect_stops_synthesis(tts_server: Server) -> None:
+def test_client_disconnect_stops_synthesis(any_tts_server: Server) -> None:
+    tts_server = any_tts_server
     body = json.dumps({"text": "This sentence is one of many in a long text. " * 40}).encode()
     with socket.create_connection(("127.0.0.1", tts_server.port)) as sock:
         sock.sendall(
@@ -213,7 +221,8 @@ def test_service_still_answers_after_bad_input(tts_server: Server) -> None:
     assert "Traceback" not in tts_server.log()
 
 
-def test_parallel_streams_all_complete(tts_server: Server) -> None:
+def test_parallel_streams_all_complete(any_tts_server: Server) -> None:
+    tts_server = any_tts_server
     texts = [f"Stream number {n} is speaking at the same time as the others." for n in range(4)]
     with ThreadPoolExecutor(max_workers=4) as pool:
         responses = list(pool.map(lambda text: post_tts(tts_server, {"text": text}), texts))
