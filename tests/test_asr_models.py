@@ -19,6 +19,9 @@ SETTINGS = AsrSettings(
     cpu_threads=2,
     concurrent_decodes=2,
     read_timeout_seconds=10,
+    max_decodes=2,
+    max_queue=8,
+    queue_seconds=10,
 )
 
 

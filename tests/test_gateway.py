@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import wave
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -224,3 +225,36 @@ def test_clients_say_clearly_when_the_gateway_is_down(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "Cannot connect" in result.stderr
+
+
+def test_past_capacity_requests_get_503_with_retry_after_and_health_still_answers(
+    models_dir: Path, asr_whisper_server: Server, orchestrator: Server, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """One stream at work and one waiting (TTS_MAX_STREAMS=1, TTS_MAX_QUEUE=1): the rest are turned away."""
+    work = tmp_path_factory.mktemp("capacity")
+    tts = start_service(
+        "tts", models_dir, work / "tts.log", TTS_MAX_STREAMS="1", TTS_MAX_QUEUE="1", TTS_QUEUE_TIMEOUT="1"
+    )
+    stack = start_gateway(work, tts.url, asr_whisper_server.url, orchestrator.url)
+    try:
+        long_text = " ".join([PARAGRAPH] * 3)
+
+        def speak(url: str) -> requests.Response:
+            return requests.post(f"{url}/api/tts", json={"text": long_text}, timeout=60)
+
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            direct = [pool.submit(speak, tts.url) for _ in range(3)]
+            time.sleep(0.3)
+            through_gateway = [pool.submit(speak, stack.url) for _ in range(3)]
+            health = requests.get(f"{tts.url}/healthz", timeout=5)
+            answers = [future.result() for future in direct + through_gateway]
+        assert health.status_code == 200  # answered while at capacity
+        refused = [answer for answer in answers if answer.status_code == 503]
+        assert refused and any(answer.status_code == 200 for answer in answers)
+        for answer in refused:
+            assert answer.headers["Content-Type"].startswith("application/json")
+            assert answer.headers["Retry-After"] == "1"
+        assert requests.post(f"{stack.url}/api/tts", json={"text": "Back to normal."}, timeout=30).status_code == 200
+    finally:
+        stack.stop()
+        tts.stop()

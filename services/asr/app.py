@@ -13,6 +13,7 @@ from services.asr.models import EngineChoice, choose_engine
 from services.asr.request import check_format, parse_params
 from services.asr.settings import AsrSettings
 from services.asr.upload import WAV_MEDIA_TYPES, AudioTooLong, AudioUpload, UploadLimits
+from services.common.admission import AdmissionGate
 from services.common.client_socket import set_body_read_timeout
 from services.common.errors import api_error, install_json_errors
 from services.common.logs import configure_logging
@@ -40,6 +41,8 @@ class SpeechToText:
         self._choice = choice
         self._limits = UploadLimits(settings.max_audio_seconds, settings.block_bytes)
         self._read_timeout = settings.read_timeout_seconds
+        # Uploads only wait for bytes; what a gate bounds is the decoding left at their end.
+        self._gate = AdmissionGate(settings.max_decodes, settings.max_queue, settings.queue_seconds)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         engine = self._choice.engine
@@ -72,7 +75,11 @@ class SpeechToText:
             message = f"no audio arrived for {self._read_timeout:g} s; the upload was dropped"
             raise api_error(falcon.HTTP_408, "upload_stalled", message) from None
         upload_done = time.perf_counter()
-        transcript = session.finish()
+        self._gate.enter()
+        try:
+            transcript = session.finish()
+        finally:
+            self._gate.leave()
         finished = time.perf_counter()
         duration = upload.decoder.seconds
         _LOG.info(

@@ -12,7 +12,8 @@ from services.common.gunicorn_settings import worker_class as _worker_class
 bind = f"{env_str('ASR_HOST', '127.0.0.1')}:{env_int('ASR_PORT', 8081, minimum=1, maximum=65535)}"
 workers = env_int("ASR_WORKERS", 1, minimum=1)
 worker_class = _worker_class(env_str("ASR_WORKER_CLASS", "gthread"))
-threads = env_int("ASR_THREADS", 4, minimum=1)
+# Uploads in progress, and decodes at work (ASR_MAX_DECODES, 2) or waiting (ASR_MAX_QUEUE, 8).
+threads = env_int("ASR_THREADS", 16, minimum=1)
 timeout = env_int("ASR_WORKER_TIMEOUT", 120, minimum=10)
 graceful_timeout = 10
 keepalive = 5

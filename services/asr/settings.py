@@ -25,6 +25,10 @@ class AsrSettings:
     concurrent_decodes: int
     read_timeout_seconds: int
     """How long an upload may go without sending a byte before it is dropped (408)."""
+    max_decodes: int
+    """Decodes after the upload that one worker runs at once; more wait (bounded), then 503."""
+    max_queue: int
+    queue_seconds: int
 
     @classmethod
     def from_env(cls) -> AsrSettings:
@@ -42,4 +46,7 @@ class AsrSettings:
             cpu_threads=env_int("ASR_CPU_THREADS", 2, minimum=1, maximum=64),
             concurrent_decodes=env_int("ASR_CONCURRENT_DECODES", 2, minimum=1, maximum=64),
             read_timeout_seconds=env_int("ASR_READ_TIMEOUT", 10, minimum=1, maximum=600),
+            max_decodes=env_int("ASR_MAX_DECODES", 2, minimum=1),
+            max_queue=env_int("ASR_MAX_QUEUE", 8, minimum=0),
+            queue_seconds=env_int("ASR_QUEUE_TIMEOUT", 10, minimum=1),
         )

@@ -14,9 +14,9 @@ import falcon
 _LOG = logging.getLogger(__name__)
 
 
-def api_error(status: str, code: str, message: str) -> falcon.HTTPError:
+def api_error(status: str, code: str, message: str, headers: dict[str, str] | None = None) -> falcon.HTTPError:
     """An HTTP error with a stable machine-readable code and a message for people."""
-    return falcon.HTTPError(status, code=code, description=message)
+    return falcon.HTTPError(status, code=code, description=message, headers=headers)
 
 
 def _code_for(error: falcon.HTTPError) -> str:

@@ -97,6 +97,8 @@ class Echo:
             # ASR's own errors (413 too long, 422 bad parameters...) pass through unchanged.
             resp.status = falcon.code_to_http_status(answer.status_code)
             resp.content_type = answer.headers.get("Content-Type", falcon.MEDIA_JSON)
+            if "Retry-After" in answer.headers:  # ASR at capacity: tell the client when to retry
+                resp.set_header("Retry-After", answer.headers["Retry-After"])
             resp.data = answer.content
             return
         text = " ".join(str(answer.json().get("text", "")).split())

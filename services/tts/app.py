@@ -6,6 +6,7 @@ import logging
 
 import falcon
 
+from services.common.admission import AdmissionGate
 from services.common.audio import PCM_S16LE, wav_stream_header
 from services.common.errors import api_error, install_json_errors
 from services.common.logs import configure_logging
@@ -26,6 +27,7 @@ class Speech:
     def __init__(self, settings: TtsSettings, voices: dict[str, Voice]) -> None:
         self._settings = settings
         self._voices = voices
+        self._gate = AdmissionGate(settings.max_streams, settings.max_queue, settings.queue_seconds)
         self.default_voice = settings.default_voice or default_voice_id(voices)
 
     def _voice(self, requested: str | None) -> Voice:
@@ -46,6 +48,8 @@ class Speech:
             raise api_error(falcon.HTTP_422, "nothing_to_say", "the text has no words this voice can say")
         pieces = split_into_pieces(text, self._settings.max_piece_chars)
         header = wav_stream_header(request.sample_rate) if as_wav else b""
+        # The place is held until the stream is closed (finished, or the client went away).
+        self._gate.enter()
         resp.status = falcon.HTTP_200
         resp.content_type = "audio/wav" if as_wav else "application/octet-stream"
         resp.set_header("X-Audio-Format", PCM_S16LE)
@@ -63,6 +67,7 @@ class Speech:
             self._settings.frame_bytes,
             self._settings.first_part_ms / 1000,
             header,
+            on_close=self._gate.leave,
         )
 
 

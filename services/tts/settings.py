@@ -23,6 +23,10 @@ class TtsSettings:
     max_piece_chars: int
     first_part_ms: int
     """Audio decoded and sent ahead of the rest of the first piece (0: no split)."""
+    max_streams: int
+    """Streams one worker synthesizes at once; more wait (up to `max_queue`, `queue_seconds`)."""
+    max_queue: int
+    queue_seconds: int
 
     @classmethod
     def from_env(cls) -> TtsSettings:
@@ -34,4 +38,10 @@ class TtsSettings:
             frame_bytes=env_int("TTS_FRAME_BYTES", 4096, minimum=256, maximum=1 << 20),
             max_piece_chars=env_int("TTS_MAX_PIECE_CHARS", 200, minimum=20),
             first_part_ms=env_int("TTS_FIRST_PART_MS", 300, minimum=0, maximum=5000),
+            max_streams=env_int("TTS_MAX_STREAMS", 8, minimum=1),
+            # A single-threaded worker (meinheld) cannot let a request wait: no queue there.
+            max_queue=0
+            if env_str("TTS_WORKER_CLASS", "gthread") == "meinheld"
+            else env_int("TTS_MAX_QUEUE", 16, minimum=0),
+            queue_seconds=env_int("TTS_QUEUE_TIMEOUT", 10, minimum=1),
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from services.common.audio import StreamResampler, cut_frames, float_to_s16le
 from services.tts.voices import Synthesizer
@@ -29,6 +29,7 @@ class SpeechStream:
         frame_bytes: int,
         first_part_seconds: float,
         header: bytes = b"",
+        on_close: Callable[[], None] = lambda: None,
     ) -> None:
         self._synthesizer = synthesizer
         self._pieces = pieces
@@ -36,6 +37,7 @@ class SpeechStream:
         self._resampler = StreamResampler(synthesizer.sample_rate, sample_rate)
         self._first_part_seconds = first_part_seconds
         self._header = header
+        self._on_close = on_close
         self.pieces_done = 0
         self._started = time.perf_counter()
         self._frames = cut_frames(self._pcm_pieces(), frame_bytes)
@@ -57,6 +59,7 @@ class SpeechStream:
 
     def close(self) -> None:
         self._frames.close()
+        self._on_close()
         elapsed = time.perf_counter() - self._started
         if self.pieces_done < len(self._pieces):
             _LOG.info(
