@@ -24,6 +24,8 @@ from services.tts.engines.onnx import create_session
 # espeak-ng keeps its current voice in process-global state: one phonemizer per process,
 # and one caller at a time.
 _PHONEMIZER_LOCK = threading.Lock()
+# Each span of a first piece is this many times longer than the one before (see synthesize).
+GROWTH = 3
 _phonemizer: EspeakPhonemizer | None = None
 
 
@@ -131,16 +133,18 @@ class PiperVoice:
     def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
         """Float32 mono audio at `self.sample_rate` for one piece of normalized text.
 
-        With `first_part_seconds`, the first that many seconds are decoded and yielded on
-        their own before the rest of the piece; otherwise the piece comes as one array.
+        With `first_part_seconds`, the piece is decoded in growing spans: that many seconds
+        first, then three times as much each time, then the rest. Each span takes a third of
+        the time to decode that the audio already sent takes to play, so a real-time player
+        never waits even when several streams share the CPU; without it, the piece comes as
+        one array.
         """
         latent = self.encode(text, speed)
         if latent is None:
             return
-        split = round(first_part_seconds * self.sample_rate / self.hop_length)
-        # Splitting only pays when the rest is longer than the context it costs.
-        if 0 < split and split + self.context_frames < latent.frames:
-            yield self.decode(latent, 0, split)
-            yield self.decode(latent, split, latent.frames)
-        else:
-            yield self.decode(latent, 0, latent.frames)
+        start, span = 0, round(first_part_seconds * self.sample_rate / self.hop_length)
+        # Splitting only pays while what is left is longer than the context a split costs.
+        while span and start + span + self.context_frames < latent.frames:
+            yield self.decode(latent, start, start + span)
+            start, span = start + span, span * GROWTH
+        yield self.decode(latent, start, latent.frames)
