@@ -189,7 +189,8 @@ def main() -> int:
     for row in rows:
         print(
             f"{row.case:<10}{row.streams:>8}{row.first_chunk_p50_ms:>8.0f} ms{row.first_chunk_p95_ms:>5.0f} ms"
-            f"{row.between_chunks_p50_ms:>6.0f} ms{row.between_chunks_p95_ms:>5.0f} ms{row.starved_requests:>5}/{row.requests:<3}"
+            f"{row.between_chunks_p50_ms:>6.0f} ms{row.between_chunks_p95_ms:>5.0f} ms"
+            f"{row.starved_requests:>5}/{row.requests:<3}"
             f"{row.audio_seconds_per_second:>11.1f}{row.in_process_audio_seconds_per_second:>9.1f}{row.service_share:>7.0%}"
         )
     no_starving = all(row.starved_requests == 0 for row in rows if row.streams <= 2)
