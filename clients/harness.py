@@ -23,17 +23,15 @@ def free_port() -> int:
 
 
 @dataclass
-class Server:
+class Running:
+    """A server process started here, and where it answers."""
+
     url: str
-    log_path: Path
     process: subprocess.Popen
 
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -41,6 +39,14 @@ class Server:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+@dataclass
+class Server(Running):
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
 
 
 def start_service(service: str, models_dir: Path, log_path: Path, **env: str) -> Server:
@@ -64,7 +70,7 @@ def start_service(service: str, models_dir: Path, log_path: Path, **env: str) ->
     ]
     with log_path.open("w") as log_file:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", log_path, process)
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
     if not wait_until_healthy(f"{server.url}/healthz", timeout=180, still_running=lambda: process.poll() is None):
         server.stop()
         raise RuntimeError(f"{service} did not become healthy:\n{log_path.read_text()}")
@@ -72,21 +78,8 @@ def start_service(service: str, models_dir: Path, log_path: Path, **env: str) ->
 
 
 @dataclass
-class Gateway:
-    url: str
-    process: subprocess.Popen
+class Gateway(Running):
     log_dir: Path
-
-    @property
-    def port(self) -> int:
-        return int(self.url.rsplit(":", 1)[1])
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
 
 
 def nginx_binary() -> str:
