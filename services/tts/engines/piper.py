@@ -24,8 +24,6 @@ from services.tts.engines.onnx import create_session
 # espeak-ng keeps its current voice in process-global state: one phonemizer per process,
 # and one caller at a time.
 _PHONEMIZER_LOCK = threading.Lock()
-# Each span of a first piece is this many times longer than the one before (see synthesize).
-GROWTH = 3
 _phonemizer: EspeakPhonemizer | None = None
 
 
@@ -130,14 +128,16 @@ class PiperVoice:
             audio = audio * self._gain
         return audio
 
-    def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
+    def synthesize(
+        self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0, span_growth: int = 0
+    ) -> Iterator[np.ndarray]:
         """Float32 mono audio at `self.sample_rate` for one piece of normalized text.
 
-        With `first_part_seconds`, the piece is decoded in growing spans: that many seconds
-        first, then three times as much each time, then the rest. Each span takes a third of
-        the time to decode that the audio already sent takes to play, so a real-time player
-        never waits even when several streams share the CPU; without it, the piece comes as
-        one array.
+        With `first_part_seconds`, that many seconds are decoded and yielded first, then the
+        rest; with `span_growth` too, the spans after the first grow that many times each
+        (0.3 s, 0.9 s, 2.7 s... for 3), so that each is ready before the audio already sent
+        has played even when several streams share the CPU. Each split costs the context
+        frames decoded twice. Without `first_part_seconds`, the piece comes as one array.
         """
         latent = self.encode(text, speed)
         if latent is None:
@@ -146,5 +146,5 @@ class PiperVoice:
         # Splitting only pays while what is left is longer than the context a split costs.
         while span and start + span + self.context_frames < latent.frames:
             yield self.decode(latent, start, start + span)
-            start, span = start + span, span * GROWTH
+            start, span = start + span, span * span_growth
         yield self.decode(latent, start, latent.frames)
