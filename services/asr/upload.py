@@ -27,10 +27,6 @@ class AudioTooLong(AudioInputError):
     """The audio is longer than the service accepts."""
 
 
-class UnsupportedWavFormat(AudioInputError):
-    """A WAV header names a rate or channel count outside the allowed values."""
-
-
 @dataclass(frozen=True)
 class UploadLimits:
     max_seconds: float

@@ -9,7 +9,6 @@ import numpy as np
 import soxr
 
 PCM_S16LE = "s16le"
-BYTES_PER_S16_SAMPLE = 2
 
 
 class StreamResampler:
