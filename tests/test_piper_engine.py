@@ -34,20 +34,22 @@ def test_spans_decode_exactly_like_the_whole_piece(voice: PiperVoice) -> None:
 
 
 def test_first_part_is_decoded_ahead_of_the_rest(voice: PiperVoice) -> None:
-    first, rest = voice.synthesize(SENTENCE, first_part_seconds=0.3)
+    first, *rest = voice.synthesize(SENTENCE, first_part_seconds=0.3)
     assert abs(len(first) / voice.sample_rate - 0.3) < 0.02
-    assert len(rest) > 3 * len(first)
-
-
-def test_spans_after_the_first_can_grow(voice: PiperVoice) -> None:
-    parts = list(voice.synthesize(SENTENCE, first_part_seconds=0.3, span_growth=3))
-    assert len(parts) >= 3
-    assert abs(len(parts[0]) / voice.sample_rate - 0.3) < 0.02
-    # Each span but the last is three times the one before it.
-    for earlier, later in zip(parts[:-2], parts[1:-1], strict=True):
-        assert abs(len(later) - 3 * len(earlier)) <= 3 * voice.hop_length
+    assert rest and sum(map(len, rest)) > 3 * len(first)
     (whole,) = voice.synthesize(SENTENCE)
-    assert abs(len(whole) - sum(map(len, parts))) < 0.25 * len(whole)  # same text, its own random prosody
+    assert abs(len(whole) - len(first) - sum(map(len, rest))) < 0.25 * len(whole)  # its own random prosody
+
+
+def test_the_rest_comes_whole_when_it_can_be_decoded_before_the_audio_in_hand_plays(voice: PiperVoice) -> None:
+    context = voice.context_frames
+    # 1 ms a frame with a margin of two: 0.3 s in hand pays for 150 decoded frames.
+    rest = 150 - 2 * context
+    assert voice._next_span_end(26, 26 + rest + context, 0.3, 0.001, 26) == 26 + rest + context
+    # Longer: the longest span that can be decoded in time, its context included.
+    assert voice._next_span_end(26, 1000, 0.3, 0.001, 26) == 26 + rest
+    # Never shorter than the first span, however slow the decoding was.
+    assert voice._next_span_end(26, 1000, 0.3, 0.1, 26) == 52
 
 
 def test_speed_scales_the_number_of_frames(voice: PiperVoice) -> None:

@@ -3,7 +3,7 @@
 import pytest
 
 from services.tts.text.normalize import has_speakable_content, normalize_text
-from services.tts.text.segment import split_into_pieces, split_sentences
+from services.tts.text.segment import cut_first_clause, split_into_pieces, split_sentences
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,10 @@ def test_huge_numbers_do_not_break_normalization() -> None:
 def test_no_piece_is_empty() -> None:
     assert split_into_pieces("  ...  ") == ["..."]
     assert split_into_pieces("") == []
+
+
+def test_the_first_piece_is_cut_after_its_first_clause_only() -> None:
+    pieces = ["Hello world, this is a test; it has clauses.", "Second sentence, untouched."]
+    assert cut_first_clause(pieces) == ["Hello world,", "this is a test; it has clauses.", "Second sentence, untouched."]
+    assert cut_first_clause(["No clause here."]) == ["No clause here."]
+    assert cut_first_clause([]) == []

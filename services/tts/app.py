@@ -15,7 +15,7 @@ from services.tts.request import SpeechRequest
 from services.tts.settings import TtsSettings
 from services.tts.stream import SpeechStream
 from services.tts.text.normalize import has_speakable_content, normalize_text
-from services.tts.text.segment import split_into_pieces
+from services.tts.text.segment import cut_first_clause, split_into_pieces
 from services.tts.voices import Voice, default_voice_id, load_voices
 
 _LOG = logging.getLogger(__name__)
@@ -50,9 +50,13 @@ class Speech:
         header = wav_stream_header(request.sample_rate) if as_wav else b""
         # The place is held until the stream is closed (finished, or the client went away).
         self._gate.enter()
-        # Alone on the CPU, one split of the first sentence keeps a player fed; shared with
-        # other streams, its decoding is slower, so the spans after the first grow threefold.
-        span_growth = 0 if self._gate.active <= 1 else 3
+        # Decoding the first piece in spans costs context frames decoded twice. Alone on the
+        # CPU that is idle time well spent on a quick first chunk; shared with other streams it
+        # would come out of their throughput, so then pieces are decoded whole and the first
+        # sentence is cut at its first clause instead, which costs next to nothing.
+        first_part_seconds = self._settings.first_part_ms / 1000
+        if self._gate.active > 1:
+            first_part_seconds, pieces = 0.0, cut_first_clause(pieces)
         resp.status = falcon.HTTP_200
         resp.content_type = "audio/wav" if as_wav else "application/octet-stream"
         resp.set_header("X-Audio-Format", PCM_S16LE)
@@ -68,8 +72,7 @@ class Speech:
             request.speed,
             request.sample_rate,
             self._settings.frame_bytes,
-            self._settings.first_part_ms / 1000,
-            span_growth,
+            first_part_seconds,
             header,
             on_close=self._gate.leave,
         )

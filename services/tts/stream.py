@@ -28,7 +28,6 @@ class SpeechStream:
         sample_rate: int,
         frame_bytes: int,
         first_part_seconds: float,
-        span_growth: int = 0,
         header: bytes = b"",
         on_close: Callable[[], None] = lambda: None,
     ) -> None:
@@ -37,7 +36,6 @@ class SpeechStream:
         self._speed = speed
         self._resampler = StreamResampler(synthesizer.sample_rate, sample_rate)
         self._first_part_seconds = first_part_seconds
-        self._span_growth = span_growth
         self._header = header
         self._on_close = on_close
         self.pieces_done = 0
@@ -51,7 +49,7 @@ class SpeechStream:
             # Only the first piece is worth decoding in two parts: later pieces are made
             # while the client is still playing earlier audio.
             first_part = self._first_part_seconds if index == 0 else 0.0
-            for audio in self._synthesizer.synthesize(piece, self._speed, first_part, self._span_growth):
+            for audio in self._synthesizer.synthesize(piece, self._speed, first_part):
                 yield float_to_s16le(self._resampler.push(audio))
             self.pieces_done += 1
         yield float_to_s16le(self._resampler.flush())

@@ -23,9 +23,7 @@ class Synthesizer(Protocol):
     sample_rate: int
     supports_speed: bool
 
-    def synthesize(
-        self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0, span_growth: int = 0
-    ) -> Iterator[np.ndarray]:
+    def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
         """Float32 mono audio for one piece of text, in one or more consecutive parts."""
         ...
 

@@ -10,6 +10,7 @@ a short first span lets the first audio out after a fraction of a piece's cost.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,9 @@ from piper.phoneme_ids import phonemes_to_ids
 from piper.phonemize_espeak import EspeakPhonemizer
 
 from services.tts.engines.onnx import create_session
+
+# A span after the first must decode within half the time its audio in hand takes to play.
+SPAN_TIME_MARGIN = 2.0
 
 # espeak-ng keeps its current voice in process-global state: one phonemizer per process,
 # and one caller at a time.
@@ -128,23 +132,45 @@ class PiperVoice:
             audio = audio * self._gain
         return audio
 
-    def synthesize(
-        self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0, span_growth: int = 0
-    ) -> Iterator[np.ndarray]:
+    def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
         """Float32 mono audio at `self.sample_rate` for one piece of normalized text.
 
         With `first_part_seconds`, that many seconds are decoded and yielded first, then the
-        rest; with `span_growth` too, the spans after the first grow that many times each
-        (0.3 s, 0.9 s, 2.7 s... for 3), so that each is ready before the audio already sent
-        has played even when several streams share the CPU. Each split costs the context
-        frames decoded twice. Without `first_part_seconds`, the piece comes as one array.
+        rest in as few spans as keep a real-time player fed (see `_next_span_end`). Each
+        split costs the context frames decoded twice. Without it, the piece comes as one array.
         """
         latent = self.encode(text, speed)
         if latent is None:
             return
-        start, span = 0, round(first_part_seconds * self.sample_rate / self.hop_length)
-        # Splitting only pays while what is left is longer than the context a split costs.
-        while span and start + span + self.context_frames < latent.frames:
-            yield self.decode(latent, start, start + span)
-            start, span = start + span, span * span_growth
-        yield self.decode(latent, start, latent.frames)
+        first = round(first_part_seconds * self.sample_rate / self.hop_length)
+        if not first or first + self.context_frames >= latent.frames:
+            yield self.decode(latent, 0, latent.frames)
+            return
+        start, end = 0, first
+        playing_since = 0.0
+        while True:
+            began = time.perf_counter()
+            audio = self.decode(latent, start, end)
+            decoded_frames = min(end + self.context_frames, latent.frames) - max(0, start - self.context_frames)
+            seconds_per_frame = (time.perf_counter() - began) / decoded_frames
+            yield audio
+            if end == latent.frames:
+                return
+            # The consumer asks for more once it has sent the audio: a player starts then.
+            playing_since = playing_since or time.perf_counter()
+            in_hand = end * self.hop_length / self.sample_rate - (time.perf_counter() - playing_since)
+            start, end = end, self._next_span_end(end, latent.frames, in_hand, seconds_per_frame, first)
+
+    def _next_span_end(
+        self, start: int, total: int, seconds_in_hand: float, seconds_per_frame: float, minimum: int
+    ) -> int:
+        """End of the next span: the rest of the piece when it can be decoded in time, else
+        the longest span that can (never shorter than the first).
+
+        "In time" keeps a margin of two: decoding slows down when another stream starts
+        sharing the CPU meanwhile. Fewer spans mean fewer context frames decoded twice.
+        """
+        affordable = round(seconds_in_hand / (SPAN_TIME_MARGIN * seconds_per_frame)) - 2 * self.context_frames
+        if start + max(affordable, minimum) + self.context_frames >= total:
+            return total
+        return start + max(affordable, minimum)

@@ -3,7 +3,8 @@
 Pieces are sentences, which keeps the prosody of each sentence whole; a sentence longer than
 `max_chars` is cut at clause boundaries (then, if it must, between words), so no piece keeps
 a listener waiting long. (How soon the first audio comes does not depend on the piece length:
-the engine decodes the start of the first piece ahead of its rest.)
+the engine decodes the start of the first piece ahead of its rest, or, when that would cost
+other streams, the first sentence is cut at its first clause boundary.)
 """
 
 from __future__ import annotations
@@ -58,3 +59,12 @@ def split_into_pieces(text: str, max_chars: int = 200) -> list[str]:
         else:
             pieces.append(sentence)
     return pieces
+
+
+def cut_first_clause(pieces: list[str]) -> list[str]:
+    """The pieces with the first one cut after its first clause ("Hello world," + the rest),
+    so that a short first piece is synthesized, and heard, before the rest of the sentence."""
+    if not pieces:
+        return pieces
+    clause, *rest = _CLAUSE_END_RE.split(pieces[0], maxsplit=1)
+    return [clause, *rest, *pieces[1:]]
