@@ -3,7 +3,7 @@
 #   make stop    stop what `make run` started
 #   make test    install test requirements and run the test suite
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
-#   make bench   start the stack if needed; print TTS, ASR, gateway and peer (Piper) figures
+#   make bench   start the stack if needed; print TTS, ASR, gateway and peer (Piper, faster-whisper) figures
 #   make load    start the stack if needed; run locust headless (USERS, SPAWN_RATE, DURATION)
 
 SHELL := /bin/bash
@@ -157,7 +157,9 @@ bench: run $(VENV)/.installed-bench
 	$(PY) -m clients.bench_peers --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
 	$(PY) -m clients.bench_streams --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
 	$(PY) -m clients.bench_gateway --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m clients.bench_tts_matrix
 	$(PY) -m clients.bench_asr --tts-url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m clients.bench_asr_peers --tts-url http://127.0.0.1:$(TTS_PORT)
 
 USERS ?= 10
 SPAWN_RATE ?= 2

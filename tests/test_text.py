@@ -96,6 +96,10 @@ def test_no_piece_is_empty() -> None:
 
 def test_the_first_piece_is_cut_after_its_first_clause_only() -> None:
     pieces = ["Hello world, this is a test; it has clauses.", "Second sentence, untouched."]
-    assert cut_first_clause(pieces) == ["Hello world,", "this is a test; it has clauses.", "Second sentence, untouched."]
+    assert cut_first_clause(pieces) == [
+        "Hello world,",
+        "this is a test; it has clauses.",
+        "Second sentence, untouched.",
+    ]
     assert cut_first_clause(["No clause here."]) == ["No clause here."]
     assert cut_first_clause([]) == []

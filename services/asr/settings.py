@@ -42,7 +42,7 @@ class AsrSettings:
             vosk_model=env_str("ASR_VOSK_MODEL", ""),
             max_audio_seconds=env_int("MAX_AUDIO_DURATION", 15, minimum=1, maximum=3600),
             block_bytes=env_int("ASR_BLOCK_BYTES", 8192, minimum=512, maximum=1 << 20),
-            whisper_beam_size=env_int("ASR_WHISPER_BEAM_SIZE", 5, minimum=1, maximum=10),
+            whisper_beam_size=env_int("ASR_WHISPER_BEAM_SIZE", 3, minimum=1, maximum=10),
             cpu_threads=env_int("ASR_CPU_THREADS", 2, minimum=1, maximum=64),
             concurrent_decodes=env_int("ASR_CONCURRENT_DECODES", 2, minimum=1, maximum=64),
             read_timeout_seconds=env_int("ASR_READ_TIMEOUT", 10, minimum=1, maximum=600),
