@@ -69,7 +69,7 @@ def in_process(model_dir: Path, settings: AsrSettings) -> Callable[[np.ndarray],
     )
 
     def transcribe(audio: np.ndarray) -> str:
-        segments, _ = model.transcribe(audio, **transcribe_options(len(audio), "en", settings.whisper_beam_size))
+        segments, _ = model.transcribe(audio, **transcribe_options("en", settings.whisper_beam_size))
         return " ".join(segment.text.strip() for segment in segments)
 
     return transcribe

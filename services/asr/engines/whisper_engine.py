@@ -18,12 +18,9 @@ from services.asr.engines.base import Transcript, Word
 
 _LOG = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
-WINDOW_SECONDS = 30  # Whisper reads audio in windows of this length
 
-
-def transcribe_options(samples: int, language: str, beam_size: int) -> dict[str, Any]:
-    """faster-whisper's `transcribe` options for `samples` of 16 kHz audio."""
+def transcribe_options(language: str, beam_size: int) -> dict[str, Any]:
+    """faster-whisper's `transcribe` options."""
     return {
         "language": language,
         "beam_size": beam_size,
@@ -31,10 +28,9 @@ def transcribe_options(samples: int, language: str, beam_size: int) -> dict[str,
         # Without it, Whisper tends to invent words ("Thank you.") for silence.
         "vad_filter": True,
         "condition_on_previous_text": False,
-        # Whisper predicts timestamp tokens to know where the next window starts; audio that
-        # fits one window needs none (words still get their times from alignment), and
-        # leaving them out saves decoding steps.
-        "without_timestamps": samples <= WINDOW_SECONDS * SAMPLE_RATE,
+        # Timestamp tokens stay on even for audio within one window: without them Whisper
+        # often runs on past the end of a short utterance ("... thank you very much").
+        "without_timestamps": False,
     }
 
 
@@ -61,7 +57,7 @@ class WhisperSession:
         if not self._blocks:
             return Transcript()
         audio = np.concatenate(self._blocks).astype(np.float32) / 32768.0
-        segments, _ = self._model.transcribe(audio, **transcribe_options(len(audio), self._language, self._beam_size))
+        segments, _ = self._model.transcribe(audio, **transcribe_options(self._language, self._beam_size))
         words = [
             Word(
                 start_ms=round(word.start * 1000),
