@@ -48,8 +48,8 @@ def test_the_rest_comes_whole_when_it_can_be_decoded_before_the_audio_in_hand_pl
     assert voice._next_span_end(26, 26 + rest + context, 0.3, 0.001, 26) == 26 + rest + context
     # Longer: the longest span that can be decoded in time, its context included.
     assert voice._next_span_end(26, 1000, 0.3, 0.001, 26) == 26 + rest
-    # Never shorter than the first span, however slow the decoding was.
-    assert voice._next_span_end(26, 1000, 0.3, 0.1, 26) == 52
+    # Too slow for even a span as long as the first: the rest in one go, the fewest frames.
+    assert voice._next_span_end(26, 1000, 0.3, 0.1, 26) == 1000
 
 
 def test_speed_scales_the_number_of_frames(voice: PiperVoice) -> None:

@@ -19,3 +19,14 @@ graceful_timeout = 10
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
+
+# Speech is heard as it streams, so a TTS stream waiting for the CPU is heard as a late start or
+# a gap; a transcript is read when it is whole. On a host the services share, the ASR worker
+# yields the CPU to TTS (a higher nice value: 0 keeps it equal).
+_nice = env_int("ASR_NICE", 5, minimum=0, maximum=19)
+
+
+def post_fork(server, worker):
+    import os
+
+    os.nice(_nice)

@@ -165,12 +165,14 @@ class PiperVoice:
         self, start: int, total: int, seconds_in_hand: float, seconds_per_frame: float, minimum: int
     ) -> int:
         """End of the next span: the rest of the piece when it can be decoded in time, else
-        the longest span that can (never shorter than the first).
+        the longest span that can.
 
         "In time" keeps a margin of two: decoding slows down when another stream starts
-        sharing the CPU meanwhile. Fewer spans mean fewer context frames decoded twice.
+        sharing the CPU meanwhile. Fewer spans mean fewer context frames decoded twice. When
+        not even a span as long as the first can be decoded in time, the player will stall
+        whatever is done: the rest is decoded whole, one stall at the least cost.
         """
         affordable = round(seconds_in_hand / (SPAN_TIME_MARGIN * seconds_per_frame)) - 2 * self.context_frames
-        if start + max(affordable, minimum) + self.context_frames >= total:
+        if affordable < minimum or start + affordable + self.context_frames >= total:
             return total
-        return start + max(affordable, minimum)
+        return start + affordable
