@@ -29,6 +29,7 @@ from clients.harness import ROOT, free_port, wait_for_port
 from clients.timing import first_byte_seconds
 
 VOICE = "en_US-joe-medium"
+SETTLE_SECONDS = 0.3
 
 
 def start_piper_http(work: Path) -> tuple[subprocess.Popen, int]:
@@ -103,6 +104,9 @@ def main() -> int:
             samples: dict[str, list[float]] = {name: [] for name in servers}
             for _ in range(args.runs):
                 for name, measure in servers.items():
+                    # Each request starts on an idle machine: onnxruntime's pool threads spin a
+                    # while after a run, and the previous server's would slow the next one.
+                    time.sleep(SETTLE_SECONDS)
                     samples[name].append(measure(text))
             for name in servers:
                 results[name][case] = 1000 * statistics.median(samples[name])
