@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import falcon
 
@@ -19,6 +20,8 @@ from services.tts.text.segment import cut_first_clause, split_into_pieces
 from services.tts.voices import Voice, default_voice_id, load_voices
 
 _LOG = logging.getLogger(__name__)
+
+_CORES = len(os.sched_getaffinity(0))  # the cores this process may run on
 
 
 class Speech:
@@ -55,11 +58,15 @@ class Speech:
         # chunk. With other streams that double work would come out of their throughput, so a
         # first sentence with a clause is cut after it instead, at no cost; one without is
         # still split, as a first chunk that waits for a whole sentence comes far too late.
+        # With more streams than cores, each decodes that many times slower: a first part as
+        # many times longer lasts until the rest is ready, so the player does not stall.
         first_part_seconds = self._settings.first_part_ms / 1000
         if self._gate.active > 1:
             cut = cut_first_clause(pieces)
             if len(cut) > len(pieces):
                 first_part_seconds, pieces = 0.0, cut
+            else:
+                first_part_seconds *= max(1.0, self._gate.active / _CORES)
         resp.status = falcon.HTTP_200
         resp.content_type = "audio/wav" if as_wav else "application/octet-stream"
         resp.set_header("X-Audio-Format", PCM_S16LE)
