@@ -6,6 +6,8 @@ trickles in at speaking pace). One process holds the model; its threads serve re
 by side (Kaldi and CTranslate2 release the GIL while they decode).
 """
 
+import os
+
 from services.common.config import env_int, env_str
 from services.common.gunicorn_settings import worker_class as _worker_class
 
@@ -27,6 +29,4 @@ _nice = env_int("ASR_NICE", 5, minimum=0, maximum=19)
 
 
 def post_fork(server, worker):
-    import os
-
     os.nice(_nice)
