@@ -32,7 +32,9 @@ def first_byte_seconds(url: str, json_body: dict) -> float:
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
     try:
         connection.request("POST", parts.path, body, {"Content-Type": "application/json"})
-        response = response_or_error(connection.getresponse(), url)
+        response = connection.getresponse()
+        if response.status != 200:
+            raise RuntimeError(f"{url} answered {response.status}: {response.read()[:200]!r}")
         response.read1(65536)
         first = time.perf_counter() - started
         response.read()
@@ -40,8 +42,3 @@ def first_byte_seconds(url: str, json_body: dict) -> float:
         connection.close()
     return first
 
-
-def response_or_error(response: http.client.HTTPResponse, url: str) -> http.client.HTTPResponse:
-    if response.status != 200:
-        raise RuntimeError(f"{url} answered {response.status}: {response.read()[:200]!r}")
-    return response
