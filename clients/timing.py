@@ -41,4 +41,3 @@ def first_byte_seconds(url: str, json_body: dict) -> float:
     finally:
         connection.close()
     return first
-
