@@ -29,6 +29,7 @@ import numpy as np
 import requests
 
 from clients.harness import ROOT, free_port, start_service, wait_for_port
+from services.asr.engines.base import RecognitionOptions
 from services.asr.engines.whisper_engine import transcribe_options
 from services.asr.models import find_models
 from services.asr.settings import AsrSettings
@@ -69,7 +70,8 @@ def in_process(model_dir: Path, settings: AsrSettings) -> Callable[[np.ndarray],
     )
 
     def transcribe(audio: np.ndarray) -> str:
-        segments, _ = model.transcribe(audio, **transcribe_options("en", settings.whisper_beam_size))
+        options = transcribe_options(RecognitionOptions(language="en"), settings.whisper_beam_size)
+        segments, _ = model.transcribe(audio, **options)
         return " ".join(segment.text.strip() for segment in segments)
 
     return transcribe

@@ -17,6 +17,7 @@ import requests
 import soxr
 
 from clients.harness import Server
+from services.asr.engines.base import RecognitionOptions, Transcript
 from services.asr.engines.vosk_engine import VoskEngine
 from services.asr.wav_header import parse_wav_header
 from tests.conftest import encode_pcm
@@ -52,10 +53,10 @@ def test_feeding_in_small_blocks_recognizes_like_one_block(vosk_engine: VoskEngi
     audio = as_int16(korean_speech())
 
     def recognize(block: int) -> str:
-        session = vosk_engine.start("ko")
+        session = vosk_engine.start()
         for start in range(0, len(audio), block):
             session.accept(audio[start : start + block])
-        return session.finish().text
+        return Transcript.of(session.finish(RecognitionOptions("ko"))).text
 
     whole = recognize(len(audio))
     assert len(whole.split()) >= 5

@@ -36,6 +36,24 @@ class PcmFormat:
         return int(seconds * self.sample_rate) * self.bytes_per_frame
 
 
+class EngineAudio:
+    """Float audio of any rate and channel count, chunk by chunk, as the engines take it:
+    16 kHz mono int16. Raw PCM uploads and decoded audio files both go through here."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self._resampler = StreamResampler(sample_rate, ENGINE_SAMPLE_RATE)
+
+    def push(self, planes: np.ndarray) -> np.ndarray:
+        """Convert float32 samples in [-1, 1], shaped [channels, samples]."""
+        if not np.all(np.isfinite(planes)):
+            raise AudioInputError("the audio contains NaN or infinity")
+        mono = planes[0] if len(planes) == 1 else planes.mean(axis=0)
+        return float_to_int16(self._resampler.push(mono))
+
+    def finish(self) -> np.ndarray:
+        return float_to_int16(self._resampler.flush())
+
+
 class PcmDecoder:
     """Turns blocks of interleaved PCM in `fmt` into 16 kHz mono int16 for the engine."""
 
@@ -43,7 +61,7 @@ class PcmDecoder:
         self._fmt = fmt
         self._dtype = SAMPLE_FORMATS[fmt.sample_format]
         self._pending = b""
-        self._resampler = StreamResampler(fmt.sample_rate, ENGINE_SAMPLE_RATE)
+        self._engine_audio = EngineAudio(fmt.sample_rate)
         self.frames = 0
 
     @property
@@ -67,15 +85,11 @@ class PcmDecoder:
                 f"({self._fmt.bytes_per_frame} bytes per frame for {self._fmt.channels} channel(s) of "
                 f"{self._fmt.sample_format})"
             )
-        return float_to_int16(self._resampler.flush())
+        return self._engine_audio.finish()
 
     def _to_engine(self, samples: np.ndarray) -> np.ndarray:
         if self._dtype.kind == "f":
-            if not np.all(np.isfinite(samples)):
-                raise AudioInputError("float32 audio contains NaN or infinity")
             audio = samples.astype(np.float32, copy=False)
         else:
             audio = samples.astype(np.float32) / float(2 ** (8 * self._dtype.itemsize - 1))
-        if self._fmt.channels > 1:
-            audio = audio.reshape(-1, self._fmt.channels).mean(axis=1)
-        return float_to_int16(self._resampler.push(audio))
+        return self._engine_audio.push(audio.reshape(-1, self._fmt.channels).T)

@@ -8,6 +8,8 @@ from pathlib import Path
 from services.common.config import ConfigError, env_int, env_str, models_dir
 
 ENGINES = ("vosk", "whisper")
+LARGEST_BYTES_PER_SECOND = 48000 * 2 * 4
+HEADER_ROOM_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,12 @@ class AsrSettings:
     """Decodes after the upload that one worker runs at once; more wait (bounded), then 503."""
     max_queue: int
     queue_seconds: int
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The most bytes an audio upload may have: MAX_AUDIO_DURATION of the largest raw audio
+        (48 kHz stereo 32-bit), plus room for headers. The gateway applies the same bound."""
+        return self.max_audio_seconds * LARGEST_BYTES_PER_SECOND + HEADER_ROOM_BYTES
 
     @classmethod
     def from_env(cls) -> AsrSettings:

@@ -37,6 +37,17 @@ def env_int(name: str, default: int, minimum: int | None = None, maximum: int | 
     return value
 
 
+def env_pairs(name: str) -> dict[str, str]:
+    """`key=value,key=value` pairs ("" for none)."""
+    pairs = {}
+    for item in filter(None, (part.strip() for part in os.environ.get(name, "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ConfigError(f"{name}: {item!r} is not of the form key=value")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
 def env_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name, "").strip()
     path = Path(raw) if raw else default

@@ -18,10 +18,12 @@ from urllib.parse import urlencode
 import falcon
 import requests
 
+from services.common.app import create_service_app
 from services.common.client_socket import set_body_read_timeout
-from services.common.errors import api_error, install_json_errors
+from services.common.errors import api_error
 from services.common.logs import configure_logging
 from services.orchestrator.header_text import encode_header_text
+from services.orchestrator.openai_models import ModelList
 from services.orchestrator.settings import OrchestratorSettings
 
 _LOG = logging.getLogger(__name__)
@@ -74,6 +76,8 @@ class Echo:
     def _recognize(self, req: falcon.Request) -> requests.Response:
         stream = req.bounded_stream if req.content_length is not None else req.stream
         headers = {"Content-Type": req.content_type or "application/octet-stream"}
+        if req.auth:  # the client's API key, for an ASR service that checks keys
+            headers["Authorization"] = req.auth
         params = {name: req.get_param(name) for name in PASSED_QUERY_PARAMETERS if req.get_param(name)}
         set_body_read_timeout(req.env, self._settings.read_timeout)
         try:
@@ -145,9 +149,11 @@ def create_app(settings: OrchestratorSettings | None = None) -> falcon.App:
     configure_logging("orchestrator")
     settings = settings or OrchestratorSettings.from_env()
     _LOG.info("orchestrator: ASR at %s, TTS at %s", settings.asr_url, settings.tts_url)
-    app = falcon.App()
-    install_json_errors(app)
+    app = create_service_app()
     app.add_route("/api/echo-bytes", Echo(settings))
+    models = ModelList(settings)
+    app.add_route("/v1/models", models)
+    app.add_route("/v1/models/{model_id}", models, suffix="one")
     health = Health(settings)
     app.add_route("/healthz", health)
     app.add_route("/healthz/all", health, suffix="all")

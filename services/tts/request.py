@@ -27,15 +27,21 @@ class SpeechRequest:
     sample_rate: int
 
 
-def _text(value: Any, max_chars: int) -> str:
+def text_field(value: Any, max_chars: int, name: str = "text") -> str:
+    """The text to say; `name` is the field as the caller's API calls it."""
     if value is None:
-        raise api_error(falcon.HTTP_400, "missing_text", "the request has no 'text'")
+        raise api_error(falcon.HTTP_400, f"missing_{name}", f"the request has no '{name}'", param=name)
     if not isinstance(value, str):
-        raise api_error(falcon.HTTP_422, "invalid_text", "'text' must be a string")
+        raise api_error(falcon.HTTP_422, f"invalid_{name}", f"'{name}' must be a string", param=name)
     if not value.strip():
-        raise api_error(falcon.HTTP_422, "empty_text", "'text' is empty")
+        raise api_error(falcon.HTTP_422, f"empty_{name}", f"'{name}' is empty", param=name)
     if len(value) > max_chars:
-        raise api_error(falcon.HTTP_413, "text_too_long", f"text is {len(value)} characters; the limit is {max_chars}")
+        raise api_error(
+            falcon.HTTP_413,
+            "text_too_long",
+            f"'{name}' is {len(value)} characters; the limit is {max_chars}",
+            param=name,
+        )
     return value
 
 
@@ -43,7 +49,9 @@ def _voice(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise api_error(falcon.HTTP_422, "invalid_voice", "'voice' must be a string (see GET /api/voices)")
+        raise api_error(
+            falcon.HTTP_422, "invalid_voice", "'voice' must be a string (see GET /api/voices)", param="voice"
+        )
     return value
 
 
@@ -55,16 +63,18 @@ def _number(value: Any, name: str) -> float:
         except ValueError:
             pass
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise api_error(falcon.HTTP_422, f"invalid_{name}", f"'{name}' must be a number")
+        raise api_error(falcon.HTTP_422, f"invalid_{name}", f"'{name}' must be a number", param=name)
     return float(value)
 
 
-def _speed(value: Any) -> float:
+def speed_field(value: Any) -> float:
     if value is None:
         return 1.0
     speed = _number(value, "speed")
     if not MIN_SPEED <= speed <= MAX_SPEED:
-        raise api_error(falcon.HTTP_422, "invalid_speed", f"'speed' must be between {MIN_SPEED} and {MAX_SPEED}")
+        raise api_error(
+            falcon.HTTP_422, "invalid_speed", f"'speed' must be between {MIN_SPEED} and {MAX_SPEED}", param="speed"
+        )
     return speed
 
 
@@ -74,21 +84,24 @@ def _sample_rate(value: Any) -> int:
     rate = _number(value, "sample_rate")
     if rate not in ALLOWED_SAMPLE_RATES:
         allowed = ", ".join(str(r) for r in ALLOWED_SAMPLE_RATES)
-        raise api_error(falcon.HTTP_422, "invalid_sample_rate", f"'sample_rate' must be one of {allowed}")
+        raise api_error(
+            falcon.HTTP_422, "invalid_sample_rate", f"'sample_rate' must be one of {allowed}", param="sample_rate"
+        )
     return int(rate)
 
 
 def from_fields(fields: Mapping[str, Any], max_chars: int) -> SpeechRequest:
     return SpeechRequest(
-        text=_text(fields.get("text"), max_chars),
+        text=text_field(fields.get("text"), max_chars),
         voice=_voice(fields.get("voice")),
-        speed=_speed(fields.get("speed")),
+        speed=speed_field(fields.get("speed")),
         sample_rate=_sample_rate(fields.get("sample_rate")),
     )
 
 
-def from_json_body(req: falcon.Request, max_chars: int) -> SpeechRequest:
-    """Parse a POST body. Checks media type and size before reading a byte of it."""
+def read_json_object(req: falcon.Request, max_chars: int) -> dict[str, Any]:
+    """A POST body that must be a JSON object, with room for `max_chars` of text. Checks the
+    media type and the size before reading a byte of it."""
     if req.content_type is None or req.content_type.split(";")[0].strip().lower() != falcon.MEDIA_JSON:
         raise api_error(
             falcon.HTTP_415, "unsupported_media_type", "send the request as JSON with 'Content-Type: application/json'"
@@ -108,8 +121,12 @@ def from_json_body(req: falcon.Request, max_chars: int) -> SpeechRequest:
     except RecursionError:
         raise api_error(falcon.HTTP_400, "malformed_json", "the body is nested too deeply") from None
     if not isinstance(fields, dict):
-        raise api_error(falcon.HTTP_400, "invalid_body", "the JSON body must be an object with a 'text' field")
-    return from_fields(fields, max_chars)
+        raise api_error(falcon.HTTP_400, "invalid_body", "the JSON body must be an object")
+    return fields
+
+
+def from_json_body(req: falcon.Request, max_chars: int) -> SpeechRequest:
+    return from_fields(read_json_object(req, max_chars), max_chars)
 
 
 def from_query(req: falcon.Request, max_chars: int) -> SpeechRequest:

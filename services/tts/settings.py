@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.config import env_int, env_str, models_dir
+from services.common.config import env_int, env_pairs, env_str, models_dir
 
 ALLOWED_SAMPLE_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 DEFAULT_SAMPLE_RATE = 16000
-MIN_SPEED, MAX_SPEED = 0.5, 2.0
+# OpenAI's range, for every API: a Piper voice stays intelligible across it.
+MIN_SPEED, MAX_SPEED = 0.25, 4.0
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class TtsSettings:
     """Streams one worker synthesizes at once; more wait (up to `max_queue`, `queue_seconds`)."""
     max_queue: int
     queue_seconds: int
+    openai_voices: dict[str, str]
+    """Served voice for some of OpenAI's voice names (the others get the default voice)."""
 
     @classmethod
     def from_env(cls) -> TtsSettings:
@@ -44,4 +47,5 @@ class TtsSettings:
             if env_str("TTS_WORKER_CLASS", "gthread") == "meinheld"
             else env_int("TTS_MAX_QUEUE", 16, minimum=0),
             queue_seconds=env_int("TTS_QUEUE_TIMEOUT", 10, minimum=1),
+            openai_voices=env_pairs("TTS_OPENAI_VOICES"),
         )

@@ -1,4 +1,4 @@
-"""The streaming response: synthesize one piece, send its frames, then the next piece."""
+"""The streaming response: synthesize one piece, send its encoded audio, then the next piece."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 
-from services.common.audio import StreamResampler, cut_frames, float_to_s16le
+import numpy as np
+
+from services.common.audio import StreamResampler, cut_frames
+from services.common.encoding import StreamEncoder
 from services.tts.voices import Synthesizer
 
 _LOG = logging.getLogger(__name__)
@@ -15,9 +18,12 @@ _LOG = logging.getLogger(__name__)
 class SpeechStream:
     """WSGI response body that synthesizes lazily, piece by piece.
 
-    Nothing is synthesized before the server asks for the first frame, and nothing after
+    Nothing is synthesized before the server asks for the first chunk, and nothing after
     the server closes the body: when a client disconnects, the server calls `close()`, the
     generators stop at their current `yield`, and the remaining pieces are never synthesized.
+
+    With `frame_bytes`, the encoded stream is re-cut into frames of exactly that size (the
+    native PCM contract); without, each chunk leaves as soon as the encoder gives it.
     """
 
     def __init__(
@@ -26,39 +32,54 @@ class SpeechStream:
         pieces: Sequence[str],
         speed: float,
         sample_rate: int,
-        frame_bytes: int,
+        encoder: StreamEncoder,
         first_part_seconds: float,
-        header: bytes = b"",
+        frame_bytes: int | None = None,
         on_close: Callable[[], None] = lambda: None,
     ) -> None:
         self._synthesizer = synthesizer
         self._pieces = pieces
         self._speed = speed
         self._resampler = StreamResampler(synthesizer.sample_rate, sample_rate)
+        self.sample_rate = sample_rate
+        self._encoder = encoder
         self._first_part_seconds = first_part_seconds
-        self._header = header
         self._on_close = on_close
         self.pieces_done = 0
+        self.samples = 0
+        """Audio samples encoded so far, at `sample_rate`."""
         self._started = time.perf_counter()
-        self._frames = cut_frames(self._pcm_pieces(), frame_bytes)
+        encoded = self._encoded_pieces()
+        self._chunks = cut_frames(encoded, frame_bytes) if frame_bytes else encoded
 
-    def _pcm_pieces(self) -> Iterator[bytes]:
-        if self._header:
-            yield self._header
+    @property
+    def media_type(self) -> str:
+        return self._encoder.media_type
+
+    def _encode(self, audio: np.ndarray) -> bytes:
+        self.samples += audio.size
+        return self._encoder.encode(audio)
+
+    def _encoded_pieces(self) -> Iterator[bytes]:
         for index, piece in enumerate(self._pieces):
             # Only the first piece is worth decoding in two parts: later pieces are made
             # while the client is still playing earlier audio.
             first_part = self._first_part_seconds if index == 0 else 0.0
             for audio in self._synthesizer.synthesize(piece, self._speed, first_part):
-                yield float_to_s16le(self._resampler.push(audio))
+                # An encoder may hold a short chunk back; an empty chunk is not sent (in a
+                # chunked response it would read as the end).
+                if chunk := self._encode(self._resampler.push(audio)):
+                    yield chunk
             self.pieces_done += 1
-        yield float_to_s16le(self._resampler.flush())
+        if tail := self._encode(self._resampler.flush()) + self._encoder.finish():
+            yield tail
 
     def __iter__(self) -> Iterator[bytes]:
-        return self._frames
+        return self._chunks
 
     def close(self) -> None:
-        self._frames.close()
+        self._chunks.close()
+        self._encoder.close()
         self._on_close()
         elapsed = time.perf_counter() - self._started
         if self.pieces_done < len(self._pieces):

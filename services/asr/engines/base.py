@@ -1,11 +1,19 @@
-"""What every recognition engine offers the service."""
+"""What every recognition engine offers the service, and what it gives back.
+
+A session takes the audio of one utterance block by block as it arrives; `finish` then
+decodes what is left and gives the segments one by one as they are decoded, so a front door
+can send each on before the next is ready.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+
+TRANSCRIBE, TRANSLATE = "transcribe", "translate"
 
 
 @dataclass(frozen=True)
@@ -23,30 +31,88 @@ class Word:
 
 
 @dataclass(frozen=True)
-class Transcript:
+class Segment:
+    """A stretch of speech as the engine decoded it, with its words.
+
+    The decoder's own measures are Whisper's; an engine without one of them leaves it at
+    zero (see each engine).
+    """
+
+    id: int
+    start: float
+    """Seconds into the uploaded audio."""
+    end: float
+    text: str
     words: list[Word] = field(default_factory=list)
+    seek: int = 0
+    tokens: list[int] = field(default_factory=list)
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 0.0
+    no_speech_prob: float = 0.0
+
+
+@dataclass(frozen=True)
+class RecognitionOptions:
+    language: str | None = None
+    """The spoken language's code; None lets a multilingual model detect it."""
+    task: str = TRANSCRIBE
+    """TRANSCRIBE, or TRANSLATE into English (multilingual Whisper models only)."""
+    prompt: str | None = None
+    """Text that comes before the audio: spellings, names, style."""
+    temperature: float | None = None
+    """Sampling temperature; None (or 0) for the engine's own schedule."""
+
+
+@dataclass
+class Recognition:
+    """An utterance being decoded: its language, and its segments as they are decoded."""
+
+    language: str
+    segments: Iterator[Segment]
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """A whole utterance, decoded."""
+
+    language: str
+    segments: list[Segment]
+
+    @classmethod
+    def of(cls, recognition: Recognition) -> Transcript:
+        return cls(recognition.language, list(recognition.segments))
+
+    @property
+    def words(self) -> list[Word]:
+        return [word for segment in self.segments for word in segment.words]
 
     @property
     def text(self) -> str:
+        """The words, one space between each."""
         return " ".join(word.text for word in self.words)
 
 
 class RecognitionSession(Protocol):
-    """One utterance: audio is fed in blocks as it arrives, the transcript comes at the end."""
+    """One utterance: audio is fed in blocks as it arrives, decoding ends with `finish`."""
 
     def accept(self, audio: np.ndarray) -> None:
         """Feed 16 kHz mono int16 samples."""
         ...
 
-    def finish(self) -> Transcript: ...
+    def finish(self, options: RecognitionOptions) -> Recognition: ...
 
 
 class Engine(Protocol):
+    id: str
+    """The exported model's directory name, unique among the models served."""
     name: str
     model: str
     languages: frozenset[str] | None
     """Language codes the model recognizes; None when it detects any language."""
+    translates: bool
+    """Whether it can translate speech into English (TRANSLATE)."""
 
-    def start(self, language: str) -> RecognitionSession: ...
+    def start(self) -> RecognitionSession: ...
 
     def describe(self) -> dict[str, Any]: ...

@@ -1,9 +1,15 @@
-"""Vosk (Kaldi) engine: decodes each block as it arrives, so little is left at the end."""
+"""Vosk (Kaldi) engine: decodes each block as it arrives, so little is left at the end.
+
+Each utterance Kaldi ends (at a pause) is a segment. Vosk has none of Whisper's decoder
+measures but a confidence per word: a segment's `avg_logprob` is the mean log confidence of
+its words; its tokens, temperature, compression ratio and no-speech probability stay zero.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -11,49 +17,73 @@ import numpy as np
 import vosk
 
 from services.asr.audio_input import ENGINE_SAMPLE_RATE
-from services.asr.engines.base import Transcript, Word
+from services.asr.engines.base import Recognition, RecognitionOptions, Segment, Word
 
 vosk.SetLogLevel(-1)  # Kaldi's own logging goes to stderr line by line; ours says what matters
 _LOG = logging.getLogger(__name__)
 
 
 class VoskSession:
-    def __init__(self, model: vosk.Model) -> None:
+    def __init__(self, model: vosk.Model, language: str) -> None:
         self._recognizer = vosk.KaldiRecognizer(model, ENGINE_SAMPLE_RATE)
         self._recognizer.SetWords(True)
-        self._words: list[Word] = []
+        self._language = language
+        self._segments: list[Segment] = []
 
     def accept(self, audio: np.ndarray) -> None:
         if audio.size and self._recognizer.AcceptWaveform(audio.astype("<i2", copy=False).tobytes()):
             self._collect(self._recognizer.Result())
 
-    def finish(self) -> Transcript:
+    def finish(self, options: RecognitionOptions) -> Recognition:
+        """The utterances decoded while the audio arrived, and the last one. The options are
+        the model's already: one language, no prompt, no sampling."""
         self._collect(self._recognizer.FinalResult())
-        return Transcript(self._words)
+        return Recognition(self._language, iter(self._segments))
 
     def _collect(self, result_json: str) -> None:
-        for item in json.loads(result_json).get("result", []):
-            self._words.append(
-                Word(
-                    start_ms=round(item["start"] * 1000),
-                    end_ms=round(item["end"] * 1000),
-                    text=item["word"],
-                    confidence=item.get("conf"),
-                )
+        words = [
+            Word(
+                start_ms=round(item["start"] * 1000),
+                end_ms=round(item["end"] * 1000),
+                text=item["word"],
+                confidence=item.get("conf"),
             )
+            for item in json.loads(result_json).get("result", [])
+        ]
+        if not words:
+            return
+        confidences = [max(word.confidence or 1.0, 1e-6) for word in words]
+        self._segments.append(
+            Segment(
+                id=len(self._segments),
+                start=words[0].start_ms / 1000,
+                end=words[-1].end_ms / 1000,
+                text=" ".join(word.text for word in words),
+                words=words,
+                avg_logprob=sum(map(math.log, confidences)) / len(confidences),
+            )
+        )
 
 
 class VoskEngine:
     name = "vosk"
+    translates = False
 
     def __init__(self, model_dir: Path, language: str) -> None:
-        self.model = model_dir.name
+        self.id = self.model = model_dir.name
         self.languages = frozenset({language})
+        self._language = language
         self._model = vosk.Model(str(model_dir))
         _LOG.info("vosk model %s loaded (language %s)", model_dir, language)
 
-    def start(self, language: str) -> VoskSession:
-        return VoskSession(self._model)
+    def start(self) -> VoskSession:
+        return VoskSession(self._model, self._language)
 
     def describe(self) -> dict[str, Any]:
-        return {"engine": self.name, "model": self.model, "languages": sorted(self.languages), "streaming": True}
+        return {
+            "id": self.id,
+            "engine": self.name,
+            "model": self.model,
+            "languages": sorted(self.languages),
+            "streaming": True,
+        }

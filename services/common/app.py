@@ -1,0 +1,14 @@
+"""What every service's Falcon app starts with: API keys, and errors in each API's shape."""
+
+from __future__ import annotations
+
+import falcon
+
+from services.common.api_keys import ApiKeyCheck, api_keys_from_env
+from services.common.errors import install_json_errors
+
+
+def create_service_app() -> falcon.App:
+    app = falcon.App(middleware=[ApiKeyCheck(api_keys_from_env())])
+    install_json_errors(app)
+    return app
