@@ -157,6 +157,7 @@ bench: run $(VENV)/.installed-bench
 	$(PY) -m clients.bench_peers --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
 	$(PY) -m clients.bench_streams --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
 	$(PY) -m clients.bench_gateway --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m clients.bench_openai --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
 	$(PY) -m clients.bench_tts_matrix
 	$(PY) -m clients.bench_asr --tts-url http://127.0.0.1:$(TTS_PORT)
 	$(PY) -m clients.bench_asr_peers --tts-url http://127.0.0.1:$(TTS_PORT)

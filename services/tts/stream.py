@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from services.common.audio import StreamResampler, cut_frames
+from services.common.audio import StreamResampler, TempoStretch, cut_frames
 from services.common.encoding import StreamEncoder
 from services.tts.voices import Synthesizer
 
@@ -39,7 +39,10 @@ class SpeechStream:
     ) -> None:
         self._synthesizer = synthesizer
         self._pieces = pieces
-        self._speed = speed
+        # The voice speaks as fast as it can up to `speed`; the rest is time-stretched.
+        self._speed = min(speed, synthesizer.max_speed)
+        tempo = speed / self._speed
+        self._tempo = TempoStretch(synthesizer.sample_rate, tempo) if tempo != 1.0 else None
         self._resampler = StreamResampler(synthesizer.sample_rate, sample_rate)
         self.sample_rate = sample_rate
         self._encoder = encoder
@@ -57,6 +60,17 @@ class SpeechStream:
         return self._encoder.media_type
 
     def _encode(self, audio: np.ndarray) -> bytes:
+        """Stretch (when asked), resample and encode the voice's next audio."""
+        if self._tempo is not None:
+            audio = self._tempo.push(audio)
+        return self._encode_at_rate(self._resampler.push(audio))
+
+    def _finish(self) -> bytes:
+        """What the stretcher, the resampler and the encoder still hold."""
+        held = self._resampler.push(self._tempo.flush()) if self._tempo is not None else np.zeros(0, np.float32)
+        return self._encode_at_rate(np.concatenate([held, self._resampler.flush()])) + self._encoder.finish()
+
+    def _encode_at_rate(self, audio: np.ndarray) -> bytes:
         self.samples += audio.size
         return self._encoder.encode(audio)
 
@@ -68,10 +82,10 @@ class SpeechStream:
             for audio in self._synthesizer.synthesize(piece, self._speed, first_part):
                 # An encoder may hold a short chunk back; an empty chunk is not sent (in a
                 # chunked response it would read as the end).
-                if chunk := self._encode(self._resampler.push(audio)):
+                if chunk := self._encode(audio):
                     yield chunk
             self.pieces_done += 1
-        if tail := self._encode(self._resampler.flush()) + self._encoder.finish():
+        if tail := self._finish():
             yield tail
 
     def __iter__(self) -> Iterator[bytes]:

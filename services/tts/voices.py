@@ -22,6 +22,8 @@ MANIFEST_NAME = "voice.json"
 class Synthesizer(Protocol):
     sample_rate: int
     supports_speed: bool
+    max_speed: float
+    """The fastest the model itself speaks; the stream time-stretches speech that must be faster."""
 
     def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
         """Float32 mono audio for one piece of text, in one or more consecutive parts."""

@@ -53,7 +53,8 @@ class WhisperOptions:
 
 
 def _segments(decoded: Iterable[WhisperSegment]) -> Iterator[Segment]:
-    for segment in decoded:
+    # faster-whisper counts segments from 1; OpenAI's API, like every list here, from 0.
+    for index, segment in enumerate(decoded):
         words = [
             Word(
                 start_ms=round(word.start * 1000),
@@ -65,7 +66,7 @@ def _segments(decoded: Iterable[WhisperSegment]) -> Iterator[Segment]:
             if word.word.strip()
         ]
         yield Segment(
-            id=segment.id,
+            id=index,
             start=segment.start,
             end=segment.end,
             text=segment.text,

@@ -69,6 +69,9 @@ class PiperVoice:
     """One Piper voice bundle (`voice.json`, text and audio models) loaded for synthesis."""
 
     supports_speed = True  # the length scale
+    # A phoneme lasts one latent frame at the least, so past about twice its usual pace a
+    # smaller length scale no longer makes speech faster.
+    max_speed = 2.0
 
     def __init__(self, bundle_dir: Path, manifest: dict[str, Any], threads: int) -> None:
         frontend, streaming = manifest["frontend"], manifest["streaming"]

@@ -34,6 +34,8 @@ class SymbolTokenizer:
 
 
 class SileroVoice:
+    max_speed = 2.0  # the pace Silero's own API allows at the most
+
     def __init__(self, bundle_dir: Path, manifest: dict[str, Any], threads: int) -> None:
         self.sample_rate: int = int(manifest["sample_rate"])
         self._tokenize = SymbolTokenizer(manifest["frontend"])
