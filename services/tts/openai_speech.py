@@ -102,9 +102,9 @@ def _choice(fields: Mapping[str, Any], name: str, allowed: tuple[str, ...], defa
 
 def _voice_field(value: Any) -> str | None:
     """OpenAI's `voice`: a name, or `{"id": ...}` for a custom voice."""
-    voice = value.get("id") if isinstance(value, Mapping) else value
     if value is None:
         return None
+    voice = value.get("id") if isinstance(value, Mapping) else value
     if not isinstance(voice, str) or not voice:
         message = '\'voice\' must be a voice name or {"id": "<voice>"} (see GET /v1/audio/voices)'
         raise api_error(falcon.HTTP_400, "invalid_voice", message, param="voice")

@@ -62,6 +62,8 @@ class RecognitionOptions:
     """Text that comes before the audio: spellings, names, style."""
     temperature: float | None = None
     """Sampling temperature; None (or 0) for the engine's own schedule."""
+    word_times: bool = True
+    """Whether the words' times are wanted: Whisper finds them in a pass of its own."""
 
 
 @dataclass

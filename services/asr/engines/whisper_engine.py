@@ -29,7 +29,7 @@ def transcribe_options(options: RecognitionOptions, beam_size: int) -> dict[str,
         "task": options.task,
         "beam_size": beam_size,
         "initial_prompt": options.prompt or None,
-        "word_timestamps": True,
+        "word_timestamps": options.word_times,
         # Without it, Whisper tends to invent words ("Thank you.") for silence.
         "vad_filter": True,
         "condition_on_previous_text": False,
