@@ -16,6 +16,7 @@ import soxr
 
 from clients.harness import Server
 from tests.conftest import encode_pcm, pcm_to_float, wav_bytes
+from tests.media import encode_file
 from tests.test_intelligibility import SENTENCES, words
 
 SENTENCE = "Please call me back as soon as you get this message."
@@ -120,6 +121,30 @@ def test_wav_upload_takes_its_format_from_the_header(
     result = response.json()
     assert abs(result["duration_seconds"] - len(sentence_audio) / 22050) < 0.01
     assert jiwer.wer(words(SENTENCE), words(result["text"])) <= 0.1
+
+
+@pytest.mark.parametrize(
+    ("kind", "content_type"), [("mp3", "audio/mpeg"), ("webm", "audio/webm"), ("m4a", "audio/mp4")]
+)
+def test_an_audio_file_of_a_declared_type_is_decoded_as_it_uploads(
+    asr_whisper_server: Server, sentence_audio: np.ndarray, kind: str, content_type: str
+) -> None:
+    body = encode_file(sentence_audio, 22050, kind)
+    response = requests.post(
+        f"{asr_whisper_server.url}/api/stt/bytes?sr=8000",  # the file says what it is
+        data=body,
+        headers={"Content-Type": content_type},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert abs(result["duration_seconds"] - len(sentence_audio) / 22050) < 0.1
+    assert jiwer.wer(words(SENTENCE), words(result["text"])) <= 0.1
+    assert_word_times_are_sane(result)
+    damaged = requests.post(
+        f"{asr_whisper_server.url}/api/stt/bytes", data=b"not audio" * 99, headers={"Content-Type": content_type}
+    )
+    assert damaged.status_code == 400 and damaged.json()["error"]["code"] == "invalid_audio"
 
 
 def test_silence_gives_no_words(asr_whisper_server: Server) -> None:

@@ -9,6 +9,7 @@ import time
 import falcon
 
 from services.asr import openai_transcription
+from services.asr.containers import FILE_MEDIA_TYPES, AudioFile
 from services.asr.engines.base import RecognitionOptions
 from services.asr.models import EngineChoice, choose_engine
 from services.asr.recognize import Recognizer
@@ -23,7 +24,8 @@ _LOG = logging.getLogger(__name__)
 
 
 class SpeechToText:
-    """`POST /api/stt/bytes?sr=&ch=&fmt=&lang=` with raw PCM, or a WAV file, as the body."""
+    """`POST /api/stt/bytes?sr=&ch=&fmt=&lang=` with raw PCM, a WAV file, or an audio file of a
+    declared type (mp3, Ogg, WebM, FLAC, M4A...) as the body."""
 
     def __init__(self, recognizer: Recognizer) -> None:
         self._recognizer = recognizer
@@ -36,20 +38,24 @@ class SpeechToText:
         # Falcon's bounded stream reads nothing when there is no Content-Length; a chunked
         # upload (a live client) is read from the server's own stream, which ends with the body.
         stream = req.bounded_stream if req.content_length is not None else req.stream
-        upload = AudioUpload(
-            stream,
-            req.content_length,
-            params.format,
-            media_type in WAV_MEDIA_TYPES,
-            self._recognizer.limits,
-            check_format,
-        )
+        upload: AudioUpload | AudioFile
+        if media_type in FILE_MEDIA_TYPES:  # decoded as it uploads, as on OpenAI's endpoint
+            upload = AudioFile(stream.read, self._recognizer.max_upload_bytes, self._recognizer.limits.max_seconds)
+        else:
+            upload = AudioUpload(
+                stream,
+                req.content_length,
+                params.format,
+                media_type in WAV_MEDIA_TYPES,
+                self._recognizer.limits,
+                check_format,
+            )
         set_body_read_timeout(req.env, self._recognizer.read_timeout)
         session = engine.start()
         timing = self._recognizer.feed(session, upload)
         transcript = self._recognizer.transcribe(session, RecognitionOptions(language=language))
         finished = time.perf_counter()
-        duration = upload.decoder.seconds
+        duration = upload.seconds
         _LOG.info(
             "%.2f s of audio: %d words; upload+decode %.3f s, decode after upload %.3f s",
             duration,

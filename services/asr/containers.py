@@ -42,6 +42,11 @@ _SIGNATURES: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("aac", _is_adts),
 )
 SUPPORTED = "WAV, mp3, Ogg (Opus, Vorbis, FLAC), WebM, FLAC, MP4/M4A and AAC (ADTS)"
+# Declared types of those files, for APIs whose body may also be raw PCM (which has no signature).
+FILE_MEDIA_TYPES = frozenset(
+    {"audio/mpeg", "audio/mp3", "audio/ogg", "audio/opus", "audio/webm", "video/webm", "audio/flac", "audio/x-flac"}
+    | {"audio/mp4", "audio/m4a", "audio/x-m4a", "video/mp4", "audio/aac", "audio/aacp"}
+)
 
 
 def sniff_container(head: bytes) -> str | None:

@@ -54,6 +54,11 @@ class AudioUpload:
         self.format = declared
         self.decoder: PcmDecoder | None = None
 
+    @property
+    def seconds(self) -> float:
+        """How much audio has been read."""
+        return self.decoder.seconds if self.decoder else 0.0
+
     def _read(self, size: int) -> bytes:
         if self._remaining is not None:
             size = min(size, self._remaining)
