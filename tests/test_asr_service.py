@@ -105,22 +105,26 @@ def test_fixed_sentences_have_low_word_error_rate(asr_whisper_server: Server, tt
     assert jiwer.wer([words(text) for text in SENTENCES], heard) <= 0.10, heard
 
 
+def post_file(server: Server, body: bytes, content_type: str) -> requests.Response:
+    """A file as the body; the query says 8 kHz mono, which the file's own format overrides."""
+    headers = {"Content-Type": content_type}
+    return requests.post(f"{server.url}/api/stt/bytes?sr=8000", data=body, headers=headers, timeout=60)
+
+
+def assert_says_the_sentence(response: requests.Response, seconds: float, tolerance: float) -> None:
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert abs(result["duration_seconds"] - seconds) < tolerance
+    assert jiwer.wer(words(SENTENCE), words(result["text"])) <= 0.1
+    assert_word_times_are_sane(result)
+
+
 @pytest.mark.parametrize("content_type", ["audio/wav", "application/octet-stream"])
 def test_wav_upload_takes_its_format_from_the_header(
     asr_whisper_server: Server, sentence_audio: np.ndarray, content_type: str
 ) -> None:
-    body = wav_bytes(encode_pcm(sentence_audio, "s16le", 2), 22050, channels=2)
-    # The query says 8 kHz mono; the header (stereo, 22 050 Hz) wins.
-    response = requests.post(
-        f"{asr_whisper_server.url}/api/stt/bytes?sr=8000",
-        data=body,
-        headers={"Content-Type": content_type},
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
-    result = response.json()
-    assert abs(result["duration_seconds"] - len(sentence_audio) / 22050) < 0.01
-    assert jiwer.wer(words(SENTENCE), words(result["text"])) <= 0.1
+    body = wav_bytes(encode_pcm(sentence_audio, "s16le", 2), 22050, channels=2)  # stereo, 22 050 Hz
+    assert_says_the_sentence(post_file(asr_whisper_server, body, content_type), len(sentence_audio) / 22050, 0.01)
 
 
 @pytest.mark.parametrize(
@@ -130,20 +134,8 @@ def test_an_audio_file_of_a_declared_type_is_decoded_as_it_uploads(
     asr_whisper_server: Server, sentence_audio: np.ndarray, kind: str, content_type: str
 ) -> None:
     body = encode_file(sentence_audio, 22050, kind)
-    response = requests.post(
-        f"{asr_whisper_server.url}/api/stt/bytes?sr=8000",  # the file says what it is
-        data=body,
-        headers={"Content-Type": content_type},
-        timeout=60,
-    )
-    assert response.status_code == 200, response.text
-    result = response.json()
-    assert abs(result["duration_seconds"] - len(sentence_audio) / 22050) < 0.1
-    assert jiwer.wer(words(SENTENCE), words(result["text"])) <= 0.1
-    assert_word_times_are_sane(result)
-    damaged = requests.post(
-        f"{asr_whisper_server.url}/api/stt/bytes", data=b"not audio" * 99, headers={"Content-Type": content_type}
-    )
+    assert_says_the_sentence(post_file(asr_whisper_server, body, content_type), len(sentence_audio) / 22050, 0.1)
+    damaged = post_file(asr_whisper_server, b"not audio" * 99, content_type)
     assert damaged.status_code == 400 and damaged.json()["error"]["code"] == "invalid_audio"
 
 
