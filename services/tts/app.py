@@ -42,7 +42,7 @@ class TtsResource:
         resp.set_header("X-Audio-Format", PCM_S16LE)
         resp.set_header("X-Sample-Rate", str(request.sample_rate))
         resp.set_header("X-Channels", "1")
-        resp.set_header("X-Voice", self._speech.voice(request.voice).id)
+        resp.set_header("X-Voice", stream.voice_id)
         # Tell Nginx (and any other proxy) not to buffer: each frame should leave at once.
         resp.set_header("X-Accel-Buffering", "no")
         resp.set_header("Cache-Control", "no-store")

@@ -60,21 +60,20 @@ class VoiceNames:
                     "TTS_OPENAI_VOICES: %s=%s is not a loaded voice; %s is the default voice", name, voice_id, name
                 )
         self._speech = speech
-        self._chosen = dict(chosen)
+        # The voices are loaded once, at start-up, so the table is settled then too.
+        self._table = {
+            name: chosen[name] if chosen.get(name) in speech.voices else speech.default_voice for name in OPENAI_VOICES
+        }
 
     def table(self) -> dict[str, str]:
-        default = self._speech.default_voice
-        return {
-            name: self._chosen[name] if self._chosen.get(name) in self._speech.voices else default
-            for name in OPENAI_VOICES
-        }
+        return dict(self._table)
 
     def resolve(self, voice: str | None, model: str | None) -> str | None:
         """A served voice id for the request's `voice` (and `model`, which may name a voice)."""
         if voice is None or voice in self._speech.voices:
             return voice or (model if model in self._speech.voices else None)
         if voice.lower() in OPENAI_VOICES:
-            return model if model in self._speech.voices else self.table()[voice.lower()]
+            return model if model in self._speech.voices else self._table[voice.lower()]
         return voice  # not a voice: the engine layer answers with the voices it has
 
 
@@ -172,7 +171,7 @@ class SpeechResource:
         else:
             resp.content_type = _PCM_MEDIA_TYPE if request.response_format == "pcm" else stream.media_type
             resp.stream = stream
-        resp.set_header("X-Voice", self._speech.voice(request.speech.voice).id)
+        resp.set_header("X-Voice", stream.voice_id)
         resp.set_header("X-Accel-Buffering", "no")  # each chunk leaves at once, through any proxy
         resp.set_header("Cache-Control", "no-store")
 

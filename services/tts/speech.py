@@ -76,6 +76,7 @@ class Speech:
             self._gate.leave()
             raise
         return SpeechStream(
+            voice.id,
             voice.synthesizer,
             pieces,
             request.speed,

@@ -28,6 +28,7 @@ class SpeechStream:
 
     def __init__(
         self,
+        voice_id: str,
         synthesizer: Synthesizer,
         pieces: Sequence[str],
         speed: float,
@@ -37,6 +38,7 @@ class SpeechStream:
         frame_bytes: int | None = None,
         on_close: Callable[[], None] = lambda: None,
     ) -> None:
+        self.voice_id = voice_id
         self._synthesizer = synthesizer
         self._pieces = pieces
         # The voice speaks as fast as it can up to `speed`; the rest is time-stretched.
