@@ -5,6 +5,10 @@
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
 #   make bench   start the stack if needed; print TTS, ASR, gateway and peer (Piper, faster-whisper) figures
 #   make load    start the stack if needed; run locust headless (USERS, SPAWN_RATE, DURATION)
+#   make test-docker  on a Docker host: build, export, start and test the compose stack (its own project)
+#   make swarm-up REPLICAS=N / make swarm-down   the stack on Docker Swarm, N replicas of TTS and ASR
+#   make test-swarm   on a Docker host: the stack on a swarm with 2 replicas, under load, updated and killed
+#   make bench-swarm  the gateway's first byte with 1 and 2 replicas on the swarm stack
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -26,6 +30,9 @@ TTS_PORT ?= 8082
 ASR_PORT ?= 8081
 ORCHESTRATOR_PORT ?= 8083
 GATEWAY_PORT ?= 8000
+# Where `make run`'s gateway listens: loopback; 0.0.0.0 (or an address) serves beyond this machine.
+GATEWAY_HOST ?= 127.0.0.1
+GATEWAY_CHECK_HOST := $(if $(filter 0.0.0.0,$(GATEWAY_HOST)),127.0.0.1,$(GATEWAY_HOST))
 export MODELS_DIR TTS_PORT ASR_PORT ORCHESTRATOR_PORT GATEWAY_PORT
 SERVICES := tts asr orchestrator
 # On a plain machine everything runs on loopback, whatever .env says for docker compose.
@@ -37,10 +44,11 @@ SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-m
 	services/tts/requirements.txt services/asr/requirements.txt services/orchestrator/requirements.txt \
 	export/requirements.txt
 
-.PHONY: help install nginx export export-local models run stop test bench load clean
+.PHONY: help install nginx export export-local models run stop test bench load clean \
+	test-docker swarm-up swarm-down test-swarm bench-swarm
 
 help:
-	@sed -n '2,8p' Makefile | sed 's/^# //'
+	@sed -n '2,12p' Makefile | sed 's/^# //'
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is required"'
@@ -53,11 +61,15 @@ $(VENV)/.installed-services: $(PY) $(SERVICE_REQUIREMENTS)
 	$(PIP) install --quiet --no-deps --no-build-isolation -r services/requirements-meinheld.txt
 	@touch $@
 
-# The Vosk tests speak Korean with espeak-ng (a system package) to the Korean Vosk model.
+# The Vosk tests speak Korean with espeak-ng (a system package) to the Korean Vosk model; the
+# Kubernetes manifests are rendered with kubectl (Debian's kubernetes-client) when there is none.
 $(VENV)/.installed-tests: $(VENV)/.installed-services tests/requirements.txt export/requirements-silero.txt
 	@command -v espeak-ng >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; \
 		else echo "The tests need espeak-ng: sudo apt-get install espeak-ng"; exit 1; fi; }
+	@command -v kubectl >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq kubernetes-client >/dev/null; \
+		else echo "The tests need kubectl: sudo apt-get install kubernetes-client"; exit 1; fi; }
 	$(PIP) install --quiet -r tests/requirements.txt
 	@touch $@
 
@@ -78,11 +90,19 @@ nginx:
 			exit 1; \
 		fi; }
 
+# The PyTorch CPU index when this machine reaches it, else empty: the export image then takes
+# PyPI's torch (larger) at once instead of retrying the index for minutes.
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+TORCH_INDEX_URL ?= $(shell $(PYTHON) -c "import urllib.request; urllib.request.urlopen('$(TORCH_CPU_INDEX)/', timeout=5)" \
+	>/dev/null 2>&1 && echo $(TORCH_CPU_INDEX))
+export TORCH_INDEX_URL
+
 # On a Docker host (an engine answers `docker info`) the export runs in its own container and
-# fills the named volumes docker compose mounts; elsewhere it writes models/ for `make run`.
+# fills the named volumes docker compose mounts (`docker compose up` also runs it first);
+# elsewhere it writes models/ for `make run`.
 export:
 	@if docker info >/dev/null 2>&1; then \
-		docker compose --profile export run --rm --build export; \
+		docker compose run --rm --build export; \
 	else \
 		$(MAKE) --no-print-directory export-local; \
 	fi
@@ -120,15 +140,16 @@ run: models nginx
 	@if [ -f $(RUN_DIR)/nginx.pid ] && kill -0 "$$(cat $(RUN_DIR)/nginx.pid)" 2>/dev/null; then \
 		echo "gateway is already running (pid $$(cat $(RUN_DIR)/nginx.pid)) on :$(GATEWAY_PORT); 'make stop' stops it."; \
 	else \
-		$(LOCAL_URLS) $(PY) nginx/render.py --output $(NGINX_CONF) --run-dir $(abspath $(RUN_DIR)) \
-			--log-dir $(abspath $(LOG_DIR)) && \
+		$(LOCAL_URLS) $(PY) nginx/render.py --output $(NGINX_CONF) --listen $(GATEWAY_HOST) \
+			--run-dir $(abspath $(RUN_DIR)) --log-dir $(abspath $(LOG_DIR)) && \
 		PATH="$$PATH:/usr/sbin" nginx -c $(NGINX_CONF) -e $(abspath $(LOG_DIR))/gateway.error.log; \
 	fi
 	$(call wait_healthy,tts,$(TTS_PORT))
 	$(call wait_healthy,asr,$(ASR_PORT))
 	$(call wait_healthy,orchestrator,$(ORCHESTRATOR_PORT))
-	$(call wait_healthy,gateway,$(GATEWAY_PORT))
-	@echo "The stack is up: gateway http://127.0.0.1:$(GATEWAY_PORT) (TTS :$(TTS_PORT), ASR :$(ASR_PORT)); logs in $(LOG_DIR)/. Try:"
+	@$(PY) -m services.common.health http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT)/healthz --timeout 60 \
+		|| { echo "gateway failed to start; see $(LOG_DIR)/gateway.error.log"; exit 1; }
+	@echo "The stack is up: gateway http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT) (TTS :$(TTS_PORT), ASR :$(ASR_PORT)); logs in $(LOG_DIR)/. Try:"
 	@echo "  curl -X POST http://127.0.0.1:$(GATEWAY_PORT)/api/tts -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"text\": \"Hello world\"}' --output speech.pcm"
 	@echo "  curl -X POST 'http://127.0.0.1:$(GATEWAY_PORT)/api/stt/bytes?sr=16000&ch=1&fmt=s16le' \\"
@@ -151,6 +172,42 @@ stop:
 
 test: $(VENV)/.installed-tests models nginx
 	$(PY) -m pytest tests
+
+# The end-to-end tests against a compose stack of the tests' own (project, ports, image tag,
+# volumes), then what only Docker has (users, health, logs, restart, down/up with Compose 1.29,
+# removal). Without a Docker engine every test is reported skipped, with the reason.
+test-docker: $(VENV)/.installed-tests
+	@command -v docker-compose >/dev/null || ! docker info >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { \
+		echo "installing Compose 1.29 (Debian's docker-compose) to test the original command"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+	TEST_STACK=compose $(PY) -m pytest -rs tests/test_gateway.py tests/test_openai_api.py tests/deploy/test_compose.py
+
+# Docker Swarm: the same images and compose file, with deploy/swarm/docker-stack.yml, as the stack
+# $(STACK). This engine must be a swarm manager ('docker swarm init' makes a one-node swarm).
+STACK ?= speech
+REPLICAS ?= 2
+SWARM_FILES := -c docker-compose.yml -c deploy/swarm/docker-stack.yml
+swarm-up:
+	@[ "$$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" = true ] || { \
+		echo "This Docker engine is not a swarm manager: 'docker swarm init' makes it a one-node swarm."; exit 1; }
+	docker compose build
+	REPLICAS=$(REPLICAS) docker stack deploy --detach=false --resolve-image $(if $(IMAGE_REPOSITORY),always,never) \
+		$(SWARM_FILES) $(STACK)
+	@$(PYTHON) -m services.common.health http://127.0.0.1:$(GATEWAY_PORT)/healthz --timeout 300
+	@echo "The stack $(STACK) is up on the swarm: gateway on port $(GATEWAY_PORT) of every node, $(REPLICAS) replicas of TTS and ASR."
+
+# Swarm leaves the exited containers of the export job behind; removed too, so they hold no volume.
+swarm-down:
+	docker stack rm $(STACK)
+	@for _ in $$(seq 120); do [ -z "$$(docker ps -q --filter label=com.docker.stack.namespace=$(STACK))" ] && break; sleep 1; done
+	@docker ps -aq --filter label=com.docker.stack.namespace=$(STACK) | xargs -r docker rm -f >/dev/null
+	@echo "The stack $(STACK) is removed; its model volumes stay for the next swarm-up (docker volume ls)."
+
+test-swarm: $(VENV)/.installed-tests
+	TEST_STACK=swarm $(PY) -m pytest -rsP tests/deploy/test_swarm.py
+
+bench-swarm: $(VENV)/.installed-bench
+	$(PY) -m clients.bench_swarm
 
 bench: run $(VENV)/.installed-bench
 	$(PY) -m clients.bench_tts --url http://127.0.0.1:$(TTS_PORT)

@@ -37,15 +37,21 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60) -> 
 
 
 @dataclass
-class Running:
-    """A server process started here, and where it answers."""
+class Endpoint:
+    """Where a server answers: one started here, or one already running (a compose stack)."""
 
     url: str
-    process: subprocess.Popen
 
     @property
     def port(self) -> int:
         return int(self.url.rsplit(":", 1)[1])
+
+
+@dataclass
+class Running(Endpoint):
+    """A server process started here, and where it answers."""
+
+    process: subprocess.Popen
 
     def stop(self) -> None:
         self.process.terminate()

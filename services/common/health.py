@@ -1,8 +1,9 @@
-"""Wait for a service's health endpoint: used by `make run` and by the tests."""
+"""Wait for a service's health endpoint: used by `make run`, the tests and the images' health checks."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import urllib.error
@@ -32,9 +33,12 @@ def wait_until_healthy(url: str, timeout: float, still_running: Callable[[], boo
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Wait until a health endpoint answers 200.")
-    parser.add_argument("url")
+    # An image sets HEALTH_URL, so its one HEALTHCHECK line serves every service.
+    parser.add_argument("url", nargs="?", default=os.environ.get("HEALTH_URL"))
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
+    if not args.url:
+        parser.error("give the URL to check, or set HEALTH_URL")
     if wait_until_healthy(args.url, args.timeout):
         return 0
     try:

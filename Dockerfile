@@ -1,0 +1,98 @@
+# Every image of the stack, one target each (docker compose builds them with `target:`):
+#   asr, orchestrator, tts   the services under gunicorn
+#   gateway                  Debian's nginx and the one template, rendered at start
+#   export                   `python -m export` into the model volumes; torch lives only here
+# Build context: the repository root. No image carries model weights: TTS and ASR read them
+# from the volumes the export fills. Every image runs as the unprivileged user "speech".
+# The stages that only the last targets need come last, so a builder that builds every stage
+# before its target (the classic builder, Compose 1.29) never builds torch for a service.
+
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MODELS_DIR=/models \
+    LOG_DIR=/logs
+WORKDIR /app
+# /logs (the speech_logs volume) and the model folders belong to "speech": a fresh named volume
+# takes the owner of the folder it is mounted on, so the export can fill it without root.
+RUN useradd --system --uid 10001 --home-dir /tmp --no-create-home speech \
+    && mkdir -p /logs /models/tts /models/asr \
+    && chown speech:speech /logs /models /models/tts /models/asr
+COPY services/requirements-common.txt services/
+# Each target sets HEALTH_URL; the check is the same small module `make run` waits with.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python", "-m", "services.common.health", "--timeout", "4"]
+
+FROM base AS asr
+COPY services/asr/requirements.txt services/asr/
+RUN pip install -r services/asr/requirements.txt
+COPY services/ services/
+ENV ASR_HOST=0.0.0.0 ASR_PORT=8081 HEALTH_URL=http://127.0.0.1:8081/healthz
+EXPOSE 8081
+USER speech
+CMD ["gunicorn", "-c", "services/asr/gunicorn.conf.py", "services.asr.wsgi:app"]
+
+FROM base AS orchestrator
+COPY services/orchestrator/requirements.txt services/orchestrator/
+RUN pip install -r services/orchestrator/requirements.txt
+COPY services/ services/
+ENV ORCHESTRATOR_HOST=0.0.0.0 ORCHESTRATOR_PORT=8083 HEALTH_URL=http://127.0.0.1:8083/healthz
+EXPOSE 8083
+USER speech
+CMD ["gunicorn", "-c", "services/orchestrator/gunicorn.conf.py", "services.orchestrator.wsgi:app"]
+
+# nginx runs unprivileged too: it listens above 1024 and writes only /run/gateway and /logs.
+FROM base AS gateway
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends nginx \
+    && rm -rf /var/lib/apt/lists/* \
+    && mkdir -p /run/gateway && chown speech:speech /run/gateway
+COPY nginx/ nginx/
+COPY services/__init__.py services/
+COPY services/common/__init__.py services/common/health.py services/common/
+ENV GATEWAY_PORT=8000 HEALTH_URL=http://127.0.0.1:8000/healthz
+EXPOSE 8000
+USER speech
+# Logs go to the container's output (docker compose logs -f gateway) and to /logs.
+CMD ["sh", "-c", "python nginx/render.py --output /run/gateway/nginx.conf --listen 0.0.0.0 --run-dir /run/gateway --log-dir /logs --error-log /dev/stderr --access-log /dev/stdout && exec nginx -e /dev/stderr -c /run/gateway/nginx.conf -g 'daemon off;'"]
+
+FROM base AS tts-requirements
+COPY services/tts/requirements.txt services/tts/
+RUN pip install -r services/tts/requirements.txt
+
+# meinheld compiles from C; its wheel is built here, so no compiler reaches the TTS image.
+# It is installed without its declared dependencies (see services/requirements-meinheld.txt).
+FROM tts-requirements AS meinheld-wheel
+COPY services/requirements-meinheld.txt services/
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install setuptools wheel \
+    && pip wheel --no-deps --no-build-isolation --wheel-dir /wheels -r services/requirements-meinheld.txt
+
+FROM tts-requirements AS tts
+COPY --from=meinheld-wheel /wheels /wheels
+RUN pip install --no-deps /wheels/*.whl && rm -rf /wheels
+COPY services/ services/
+ENV TTS_HOST=0.0.0.0 TTS_PORT=8082 HEALTH_URL=http://127.0.0.1:8082/healthz
+EXPOSE 8082
+USER speech
+CMD ["gunicorn", "-c", "services/tts/gunicorn.conf.py", "services.tts.wsgi:app"]
+
+FROM base AS export
+# torch is only for the Silero export, and its CPU build is a fraction of the default one. Where
+# the PyTorch index cannot be reached, build with TORCH_INDEX_URL= (empty): PyPI's torch is
+# installed at once instead of after minutes of retries.
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+COPY services/tts/requirements.txt services/tts/
+COPY services/asr/requirements.txt services/asr/
+COPY export/requirements.txt export/requirements-silero.txt export/
+RUN pip install -r export/requirements.txt \
+    && pip install ${TORCH_INDEX_URL:+--extra-index-url "$TORCH_INDEX_URL"} -r export/requirements-silero.txt
+COPY services/ services/
+COPY export/ export/
+# A one-off job, not a server: no health check.
+HEALTHCHECK NONE
+USER speech
+CMD ["python", "-m", "export"]
