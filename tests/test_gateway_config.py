@@ -1,0 +1,61 @@
+"""The gateway's configuration as nginx/render.py writes it, in both ways of reaching services.
+
+Checked with nginx itself (`nginx -t`). Fixed addresses (make run, compose, Kubernetes) get
+upstream groups with keep-alive; with GATEWAY_RESOLVER (Swarm) the names are resolved per
+request, which tests/deploy/test_swarm.py exercises on a real swarm.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from clients.harness import ROOT, nginx_binary
+
+SERVICES = {
+    "TTS_SERVICE_URL": "http://tts:8082",
+    "ASR_SERVICE_URL": "http://asr:8081",
+    "ORCHESTRATOR_URL": "http://orchestrator:8083",
+}
+
+
+def render(tmp_path: Path, listen: str = "127.0.0.1", **settings: str) -> str:
+    config = tmp_path / "nginx.conf"
+    command = [sys.executable, str(ROOT / "nginx" / "render.py"), "--output", str(config), "--listen", listen]
+    command += ["--run-dir", str(tmp_path), "--log-dir", str(tmp_path / "logs")]
+    subprocess.run(command, env={**os.environ, **settings}, check=True)
+    return config.read_text()
+
+
+def nginx_accepts(tmp_path: Path) -> subprocess.CompletedProcess:
+    command = [nginx_binary(), "-t", "-c", str(tmp_path / "nginx.conf"), "-e", str(tmp_path / "error.log")]
+    return subprocess.run(command, check=False, capture_output=True, text=True)
+
+
+def test_fixed_addresses_get_upstream_groups_with_keepalive(tmp_path: Path) -> None:
+    text = render(tmp_path, TTS_SERVICE_URL="http://127.0.0.1:8082", ASR_SERVICE_URL="http://127.0.0.1:8081")
+    assert re.search(r"upstream tts \{\s*server 127\.0\.0\.1:8082;\s*keepalive 16;", text)
+    assert 'map "" $tts_service { default tts; }' in text and "resolver" not in text
+    result = nginx_accepts(tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("listen", ["127.0.0.1", "0.0.0.0"])
+def test_the_gateway_listens_where_it_is_told(tmp_path: Path, listen: str) -> None:
+    assert f"listen {listen}:8000;" in render(tmp_path, listen, GATEWAY_PORT="8000")
+
+
+def test_with_a_resolver_service_names_are_resolved_per_request(tmp_path: Path) -> None:
+    text = render(tmp_path, GATEWAY_RESOLVER="127.0.0.11", **SERVICES)
+    assert not re.search(r"^\s*upstream \w+ \{", text, re.MULTILINE)  # a group would be resolved once, at start
+    assert "resolver 127.0.0.11 valid=1s ipv6=off;" in text
+    assert 'map "" $tts_service { default tts:8082; }' in text
+    assert 'map "" $orchestrator_service { default orchestrator:8083; }' in text
+    # nginx accepts names it cannot resolve yet: no replica needs to exist when it starts.
+    result = nginx_accepts(tmp_path)
+    assert result.returncode == 0, result.stderr
