@@ -95,14 +95,13 @@ nginx:
 TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 TORCH_INDEX_URL ?= $(shell $(PYTHON) -c "import urllib.request; urllib.request.urlopen('$(TORCH_CPU_INDEX)/', timeout=5)" \
 	>/dev/null 2>&1 && echo $(TORCH_CPU_INDEX))
-export TORCH_INDEX_URL
 
 # On a Docker host (an engine answers `docker info`) the export runs in its own container and
 # fills the named volumes docker compose mounts (`docker compose up` also runs it first);
 # elsewhere it writes models/ for `make run`.
 export:
 	@if docker info >/dev/null 2>&1; then \
-		docker compose run --rm --build export; \
+		TORCH_INDEX_URL=$(TORCH_INDEX_URL) docker compose run --rm --build export; \
 	else \
 		$(MAKE) --no-print-directory export-local; \
 	fi
@@ -180,7 +179,7 @@ test-docker: $(VENV)/.installed-tests
 	@command -v docker-compose >/dev/null || ! docker info >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { \
 		echo "installing Compose 1.29 (Debian's docker-compose) to test the original command"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
-	TEST_STACK=compose $(PY) -m pytest -rs tests/test_gateway.py tests/test_openai_api.py tests/deploy/test_compose.py
+	TEST_STACK=compose TORCH_INDEX_URL=$(TORCH_INDEX_URL) $(PY) -m pytest -rs tests/test_gateway.py tests/test_openai_api.py tests/deploy/test_compose.py
 
 # Docker Swarm: the same images and compose file, with deploy/swarm/docker-stack.yml, as the stack
 # $(STACK). This engine must be a swarm manager ('docker swarm init' makes a one-node swarm).
@@ -190,7 +189,7 @@ SWARM_FILES := -c docker-compose.yml -c deploy/swarm/docker-stack.yml
 swarm-up:
 	@[ "$$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null)" = true ] || { \
 		echo "This Docker engine is not a swarm manager: 'docker swarm init' makes it a one-node swarm."; exit 1; }
-	docker compose build
+	TORCH_INDEX_URL=$(TORCH_INDEX_URL) docker compose build
 	REPLICAS=$(REPLICAS) docker stack deploy --detach=false --resolve-image $(if $(IMAGE_REPOSITORY),always,never) \
 		$(SWARM_FILES) $(STACK)
 	@$(PYTHON) -m services.common.health http://127.0.0.1:$(GATEWAY_PORT)/healthz --timeout 300
@@ -204,7 +203,7 @@ swarm-down:
 	@echo "The stack $(STACK) is removed; its model volumes stay for the next swarm-up (docker volume ls)."
 
 test-swarm: $(VENV)/.installed-tests
-	TEST_STACK=swarm $(PY) -m pytest -rsP tests/deploy/test_swarm.py
+	TEST_STACK=swarm TORCH_INDEX_URL=$(TORCH_INDEX_URL) $(PY) -m pytest -rsP tests/deploy/test_swarm.py
 
 bench-swarm: $(VENV)/.installed-bench
 	$(PY) -m clients.bench_swarm
