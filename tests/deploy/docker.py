@@ -20,8 +20,12 @@ import requests
 from clients.harness import ROOT, free_port
 from services.common.health import is_healthy
 
-# What the engine and the CLI need from the caller's environment; nothing else is passed on.
-ENGINE_VARIABLES = ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "TMPDIR")
+# What the engine and the CLI need from the caller's environment, and whether the PyTorch index
+# can be reached (the Makefile says so); nothing else is passed on.
+PASSED_ON = (
+    "PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "TMPDIR",
+    "TORCH_INDEX_URL",
+)  # fmt: skip
 RUNNING_SERVICES = ("tts", "asr", "orchestrator", "gateway")
 
 
@@ -48,6 +52,12 @@ def engine_problem() -> str | None:
     if subprocess.run(["docker", "compose", "version"], check=False, capture_output=True).returncode != 0:
         return "Docker Compose v2 (`docker compose`) is not installed"
     return None
+
+
+def stack_environment(image_tag: str, **settings: int) -> dict[str, str]:
+    """The environment a compose or stack command of the tests runs in: its image tag and ports."""
+    passed_on = {name: os.environ[name] for name in PASSED_ON if name in os.environ}
+    return {**passed_on, **{name: str(value) for name, value in settings.items()}, "IMAGE_TAG": image_tag}
 
 
 def remove_images(tag: str) -> None:
@@ -78,12 +88,7 @@ class ComposeProject:
 
     @property
     def environment(self) -> dict[str, str]:
-        passed_on = {name: os.environ[name] for name in ENGINE_VARIABLES if name in os.environ}
-        settings = {name: str(port) for name, port in self.ports.items()}
-        # Where the PyTorch index cannot be reached, the caller says so (see the Makefile).
-        if "TORCH_INDEX_URL" in os.environ:
-            settings["TORCH_INDEX_URL"] = os.environ["TORCH_INDEX_URL"]
-        return {**passed_on, **settings, "IMAGE_TAG": self.image_tag}
+        return stack_environment(self.image_tag, **self.ports)
 
     @property
     def gateway_url(self) -> str:
@@ -160,17 +165,15 @@ class SwarmStack:
 
     @property
     def environment(self) -> dict[str, str]:
-        passed_on = {name: os.environ[name] for name in ENGINE_VARIABLES if name in os.environ}
-        return {**passed_on, "IMAGE_TAG": self.image_tag, "GATEWAY_PORT": str(self.gateway_port)}
+        return stack_environment(self.image_tag, GATEWAY_PORT=self.gateway_port)
 
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
 
     def build(self) -> None:
-        compose = ["docker", "compose", "--project-name", self.name, "--env-file", str(self.env_file), "build"]
-        torch_index = {"TORCH_INDEX_URL": os.environ["TORCH_INDEX_URL"]} if "TORCH_INDEX_URL" in os.environ else {}
-        run(compose, timeout=3600, env={**self.environment, **torch_index})
+        """The images, as compose builds them, under the stack's tag."""
+        ComposeProject(self.name, self.image_tag, self.env_file).compose("build", timeout=3600)
 
     def deploy(self, replicas: int) -> None:
         files = ["-c", "docker-compose.yml", "-c", "deploy/swarm/docker-stack.yml"]
