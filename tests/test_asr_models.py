@@ -22,6 +22,9 @@ SETTINGS = AsrSettings(
     max_decodes=2,
     max_queue=8,
     queue_seconds=10,
+    early_decoding=True,
+    pause_ms=160,
+    partial_interval_ms=300,
 )
 
 

@@ -51,9 +51,10 @@ class SpeechToText:
                 check_format,
             )
         set_body_read_timeout(req.env, self._recognizer.read_timeout)
-        session = engine.start()
+        options = RecognitionOptions(language=language)
+        session = engine.start(options)  # known now: utterances may be decoded while the rest arrives
         timing = self._recognizer.feed(session, upload)
-        transcript = self._recognizer.transcribe(session, RecognitionOptions(language=language))
+        transcript = self._recognizer.transcribe(session, options)
         finished = time.perf_counter()
         duration = upload.seconds
         _LOG.info(

@@ -55,8 +55,16 @@ def _load(model: ExportedModel, settings: AsrSettings) -> Engine:
 
         return VoskEngine(model.directory, model.manifest["language"])
     from services.asr.engines.whisper_engine import WhisperEngine, WhisperOptions
+    from services.asr.voice_activity import PauseRules
 
-    options = WhisperOptions(settings.whisper_beam_size, settings.cpu_threads, settings.concurrent_decodes)
+    options = WhisperOptions(
+        settings.whisper_beam_size,
+        settings.cpu_threads,
+        settings.concurrent_decodes,
+        PauseRules(pause_ms=settings.pause_ms),
+        settings.partial_interval_ms,
+        settings.early_decoding,
+    )
     return WhisperEngine(model.directory, model.name, options)
 
 

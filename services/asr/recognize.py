@@ -17,7 +17,15 @@ import numpy as np
 
 from services.asr.audio_input import AudioInputError
 from services.asr.containers import UploadTooLarge
-from services.asr.engines.base import Engine, RecognitionOptions, RecognitionSession, Segment, Transcript
+from services.asr.engines.base import (
+    Engine,
+    LiveOptions,
+    RecognitionOptions,
+    RecognitionSession,
+    Segment,
+    Transcript,
+)
+from services.asr.live import LiveStream
 from services.asr.models import EngineChoice
 from services.asr.settings import AsrSettings
 from services.asr.upload import AudioTooLong, UploadLimits
@@ -83,6 +91,11 @@ class Recognizer:
             f"{param}={requested!r} is not supported by this model; supported: {supported}",
             param=param,
         )
+
+    def start_live(self, options: LiveOptions, sample_rate: float) -> LiveStream:
+        """A live stream of the client's audio at `sample_rate` (s16le mono); ValueError for a
+        rate out of range. Each utterance is bounded as an upload is (MAX_AUDIO_DURATION)."""
+        return LiveStream(self.engine().start_live(options), sample_rate, self.limits.max_seconds)
 
     def feed(self, session: RecognitionSession, blocks: Iterable[np.ndarray]) -> UploadTiming:
         """Give the engine each block of the upload as it arrives."""

@@ -31,6 +31,14 @@ class AsrSettings:
     """Decodes after the upload that one worker runs at once; more wait (bounded), then 503."""
     max_queue: int
     queue_seconds: int
+    early_decoding: bool
+    """Whether Whisper decodes each utterance of an upload as soon as a pause ends it (the
+    answer then comes sooner after the last byte, for more decodes in all)."""
+    pause_ms: int
+    """Silence that ends an utterance in a stream: Whisper decodes it then, while the rest
+    still arrives."""
+    partial_interval_ms: int
+    """How often a live stream's open utterance is decoded again for its partial (Whisper)."""
 
     @property
     def max_upload_bytes(self) -> int:
@@ -57,4 +65,7 @@ class AsrSettings:
             max_decodes=env_int("ASR_MAX_DECODES", 2, minimum=1),
             max_queue=env_int("ASR_MAX_QUEUE", 8, minimum=0),
             queue_seconds=env_int("ASR_QUEUE_TIMEOUT", 10, minimum=1),
+            early_decoding=env_int("ASR_EARLY_DECODING", 1, minimum=0, maximum=1) == 1,
+            pause_ms=env_int("ASR_PAUSE_MS", 160, minimum=64, maximum=5000),
+            partial_interval_ms=env_int("ASR_PARTIAL_INTERVAL_MS", 300, minimum=100, maximum=10000),
         )

@@ -1,8 +1,11 @@
 """What every recognition engine offers the service, and what it gives back.
 
-A session takes the audio of one utterance block by block as it arrives; `finish` then
+A session takes the audio of one upload block by block as it arrives; `finish` then
 decodes what is left and gives the segments one by one as they are decoded, so a front door
 can send each on before the next is ready.
+
+A live session takes an endless stream instead: it ends utterances at pauses, gives each as
+soon as it is decoded, and tells what it has heard so far of the utterance still open.
 """
 
 from __future__ import annotations
@@ -95,6 +98,70 @@ class Transcript:
         return " ".join(word.text for word in self.words)
 
 
+@dataclass(frozen=True)
+class Alternative:
+    """One reading of an utterance, with how sure the engine is of it."""
+
+    text: str
+    confidence: float
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A stretch of speech a live session has ended (at a pause, or when asked), decoded.
+
+    Word times count from the start of the stream.
+    """
+
+    words: list[Word]
+    alternatives: list[Alternative] = field(default_factory=list)
+    """The readings asked for with `LiveOptions.alternatives`, best first (engines that give
+    one reading give that one)."""
+
+    @property
+    def text(self) -> str:
+        return " ".join(word.text for word in self.words)
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    language: str | None = None
+    """The spoken language's code; None for the model's own (or detection)."""
+    phrases: tuple[str, ...] = ()
+    """Phrases the speech is expected to hold: a grammar for Vosk, a prompt for Whisper."""
+    alternatives: int = 0
+    """How many readings of each utterance to give (0: the best one only)."""
+
+
+class LiveSession(Protocol):
+    """An endless stream of speech, recognized as it arrives."""
+
+    def accept(self, audio: np.ndarray) -> None:
+        """Feed 16 kHz mono int16 samples. Decoding that takes long runs beside the stream."""
+        ...
+
+    def take_finished(self) -> list[Utterance]:
+        """The utterances decoded since the last call, oldest first; never waits."""
+        ...
+
+    def partial(self) -> str:
+        """The words heard so far of the utterance still open; it only grows until it ends."""
+        ...
+
+    def open_seconds(self) -> float:
+        """How long the utterance still open has run (0 while there is no speech)."""
+        ...
+
+    def end_utterance(self) -> list[Utterance]:
+        """End the open utterance now and wait for every utterance not yet taken, decoded."""
+        ...
+
+    def close(self) -> None:
+        """Drop what is pending: the stream is over (or its client gone)."""
+        ...
+
+
 class RecognitionSession(Protocol):
     """One utterance: audio is fed in blocks as it arrives, decoding ends with `finish`."""
 
@@ -115,6 +182,11 @@ class Engine(Protocol):
     translates: bool
     """Whether it can translate speech into English (TRANSLATE)."""
 
-    def start(self) -> RecognitionSession: ...
+    def start(self, options: RecognitionOptions | None = None) -> RecognitionSession:
+        """A session for one upload; given the options at the start, an engine may decode
+        parts of the upload before it ends (finish with other options decodes it anew)."""
+        ...
+
+    def start_live(self, options: LiveOptions) -> LiveSession: ...
 
     def describe(self) -> dict[str, Any]: ...

@@ -1,0 +1,199 @@
+"""Whisper over a stream of audio: each utterance decoded as soon as a pause ends it, and
+partial hypotheses of the utterance still open.
+
+Whisper reads a whole stretch of audio at once, so nothing can be decoded word by word as it
+arrives. What can be done is to decode early: voice activity detection ends an utterance at a
+pause and its decode starts at once, beside the stream, so when the stream ends only its last
+utterance is left to decode, however long the stream was.
+
+Partials re-decode the open utterance at a steady cadence, cheaply (greedy, no timestamps).
+A new hypothesis is only believed as far as it agrees with the one before it (LocalAgreement):
+the partial grows by the words two decodes in a row agree on, so it does not flicker.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import replace
+
+import numpy as np
+
+from services.asr.decode_queue import PARTIAL, URGENT, DecodeQueue
+from services.asr.engines.base import Segment, Word
+from services.asr.voice_activity import PauseRules, SpeechProbability, UtteranceTracker
+
+SAMPLE_RATE = 16000
+PAD_SAMPLES = SAMPLE_RATE // 5
+"""Audio kept around an utterance's speech when it is decoded: 200 ms each side."""
+MIN_PARTIAL_SAMPLES = SAMPLE_RATE // 4
+"""Speech heard before a first partial is tried: less seldom holds a whole word."""
+
+Decode = Callable[[np.ndarray], list[Segment]]
+"""Float audio at 16 kHz to segments, times from its start."""
+DecodePartial = Callable[[np.ndarray], str]
+
+
+def _shifted(segment: Segment, seconds: float) -> Segment:
+    shift_ms = round(seconds * 1000)
+    words = [replace(word, start_ms=word.start_ms + shift_ms, end_ms=word.end_ms + shift_ms) for word in segment.words]
+    return replace(segment, start=segment.start + seconds, end=segment.end + seconds, words=words)
+
+
+def _comparable(word: str) -> str:
+    return word.strip(".,!?;:\"'").lower()
+
+
+def _common_prefix(first: list[str], second: list[str]) -> int:
+    common = 0
+    for one, other in zip(first, second, strict=False):
+        if _comparable(one) != _comparable(other):
+            break
+        common += 1
+    return common
+
+
+class PartialAgreement:
+    """The words of an open utterance that two hypotheses in a row agree on.
+
+    It only grows: words once agreed stay, and later hypotheses add to them only where they
+    begin with them (a hypothesis that reads the start otherwise adds nothing until the
+    utterance ends and its final decode says what it was).
+    """
+
+    def __init__(self) -> None:
+        self._previous: list[str] = []
+        self.agreed: list[str] = []
+
+    def hypothesis(self, text: str) -> None:
+        words = text.split()
+        common = _common_prefix(self._previous, words)
+        if common > len(self.agreed) and _common_prefix(self.agreed, words) == len(self.agreed):
+            self.agreed = [*self.agreed, *words[len(self.agreed) : common]]
+        self._previous = words
+
+
+class WhisperStream:
+    """The audio of one stream, its utterances' decodes in order, and its partial."""
+
+    def __init__(
+        self,
+        decode: Decode,
+        queue: DecodeQueue,
+        rules: PauseRules,
+        decode_partial: DecodePartial | None = None,
+        partial_interval_ms: int = 300,
+    ) -> None:
+        self._decode = decode
+        self._decode_partial = decode_partial
+        self._queue = queue
+        self._partial_interval = partial_interval_ms * SAMPLE_RATE // 1000
+        self._speech = SpeechProbability()
+        self._tracker = UtteranceTracker(rules)
+        self._audio = np.zeros(0, dtype=np.int16)
+        self._base = 0
+        """Where `_audio` starts, in samples from the start of the stream."""
+        self._decodes: list[Future[list[Segment]]] = []
+        """Ended utterances not yet taken, oldest first."""
+        self._lock = threading.Lock()  # partial state, written by decode threads
+        self._agreement = PartialAgreement()
+        self._partial_job: Future[str] | None = None
+        self._partial_until = 0
+
+    @property
+    def samples(self) -> int:
+        return self._base + len(self._audio)
+
+    def open_seconds(self) -> float:
+        start = self._tracker.open_start
+        return 0.0 if start is None else (self.samples - start) / SAMPLE_RATE
+
+    def accept(self, audio: np.ndarray) -> None:
+        """Feed int16 samples; starts the decode of each utterance a pause ends."""
+        if not audio.size:
+            return
+        self._audio = np.concatenate([self._audio, audio])
+        for span in self._tracker.push(self._speech.push(audio)):
+            self._start_decode(span.start, min(span.end + PAD_SAMPLES, self.samples))
+        if self._decode_partial is not None:
+            self._maybe_start_partial()
+        self._drop_decoded_audio()
+
+    def end(self) -> None:
+        """End the open utterance: its decode starts with the audio to the end."""
+        span = self._tracker.end()
+        if span is not None:
+            self._start_decode(span.start, self.samples)
+
+    def finished(self) -> list[Future[list[Segment]]]:
+        """Take the decodes of the ended utterances, oldest first."""
+        decodes, self._decodes = self._decodes, []
+        return decodes
+
+    def take_done(self) -> list[list[Segment]]:
+        """The ended utterances decoded so far, in order (stops at the first still decoding)."""
+        done = []
+        while self._decodes and self._decodes[0].done():
+            done.append(self._decodes.pop(0).result())
+        return done
+
+    def partial(self) -> str:
+        with self._lock:
+            return " ".join(self._agreement.agreed)
+
+    def close(self) -> None:
+        for decode in self._decodes:
+            decode.cancel()
+        self._decodes = []
+        with self._lock:
+            if self._partial_job is not None:
+                self._partial_job.cancel()
+
+    def _slice(self, start: int, end: int) -> tuple[np.ndarray, float]:
+        """Float audio from `start` (less the padding) to `end`, and where it starts (seconds)."""
+        first = max(start - PAD_SAMPLES, self._base)
+        audio = self._audio[first - self._base : end - self._base].astype(np.float32) / 32768.0
+        return audio, first / SAMPLE_RATE
+
+    def _start_decode(self, start: int, end: int) -> None:
+        audio, offset = self._slice(start, end)
+        decode = self._decode
+        self._decodes.append(self._queue.submit(URGENT, lambda: [_shifted(s, offset) for s in decode(audio)]))
+        with self._lock:  # a new utterance: its partial starts from nothing
+            self._agreement = PartialAgreement()
+            self._partial_until = end
+
+    def _maybe_start_partial(self) -> None:
+        start = self._tracker.open_start
+        with self._lock:
+            busy = self._partial_job is not None and not self._partial_job.done()
+        if start is None or busy or self.samples - start < MIN_PARTIAL_SAMPLES:
+            return
+        if self.samples - self._partial_until < self._partial_interval:
+            return
+        audio, _ = self._slice(start, self.samples)
+        self._partial_until = self.samples
+        agreement = self._agreement
+        assert self._decode_partial is not None
+        job = self._queue.submit(PARTIAL, lambda: self._decode_partial(audio))
+
+        def agree(done: Future[str]) -> None:
+            if done.cancelled() or done.exception() is not None:
+                return
+            with self._lock:
+                if agreement is self._agreement:  # its utterance is still the open one
+                    agreement.hypothesis(done.result())
+
+        with self._lock:
+            self._partial_job = job
+        job.add_done_callback(agree)
+
+    def _drop_decoded_audio(self) -> None:
+        # Every decode took a copy of its audio; keep what the open utterance (or the next)
+        # may still need.
+        start = self._tracker.open_start
+        keep_from = (self.samples if start is None else start) - 2 * PAD_SAMPLES
+        if keep_from - self._base > SAMPLE_RATE * 10:
+            self._audio = self._audio[keep_from - self._base :]
+            self._base = keep_from

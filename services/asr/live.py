@@ -1,0 +1,58 @@
+"""A live recognition stream, as every streaming front door (WebSocket, Wyoming) drives it.
+
+The client's audio (s16le mono at its own rate) is converted to what the engines take, an
+utterance longer than the service accepts is refused, and the engine's live session is asked
+for partials and finished utterances. The front door only speaks its protocol.
+"""
+
+from __future__ import annotations
+
+from services.asr.audio_input import ENGINE_SAMPLE_RATE, PcmDecoder, PcmFormat
+from services.asr.engines.base import LiveSession, Utterance
+from services.asr.upload import AudioTooLong
+
+LOWEST_SAMPLE_RATE, HIGHEST_SAMPLE_RATE = 8000.0, 48000.0
+
+
+class LiveStream:
+    """One client's stream: `accept` its audio, then read what the engine made of it."""
+
+    def __init__(self, session: LiveSession, sample_rate: float, max_utterance_seconds: float) -> None:
+        if not LOWEST_SAMPLE_RATE <= sample_rate <= HIGHEST_SAMPLE_RATE:
+            raise ValueError(
+                f"sample_rate {sample_rate:g} is outside {LOWEST_SAMPLE_RATE:g} to {HIGHEST_SAMPLE_RATE:g} Hz"
+            )
+        self._session = session
+        self._decoder = PcmDecoder(PcmFormat(sample_rate=sample_rate))
+        self._max_utterance_seconds = max_utterance_seconds
+        self._samples = 0
+
+    @property
+    def seconds(self) -> float:
+        """Audio received, in seconds."""
+        return self._samples / ENGINE_SAMPLE_RATE
+
+    def accept(self, pcm: bytes) -> None:
+        """Feed a frame of s16le mono audio. `AudioTooLong` when the open utterance has run past
+        the limit with no pause."""
+        audio = self._decoder.push(pcm)
+        self._samples += audio.size
+        self._session.accept(audio)
+        if self._session.open_seconds() > self._max_utterance_seconds:
+            raise AudioTooLong(
+                f"an utterance ran past {self._max_utterance_seconds:g} s with no pause "
+                "(MAX_AUDIO_DURATION); the stream was closed"
+            )
+
+    def take_finished(self) -> list[Utterance]:
+        return self._session.take_finished()
+
+    def partial(self) -> str:
+        return self._session.partial()
+
+    def end_utterance(self) -> list[Utterance]:
+        """End the open utterance (the client asked) and give all that is not yet taken."""
+        return self._session.end_utterance()
+
+    def close(self) -> None:
+        self._session.close()
