@@ -1,5 +1,6 @@
 # Every image of the stack, one target each (docker compose builds them with `target:`):
 #   asr, orchestrator, tts   the services under gunicorn
+#   realtime                 the live-recognition WebSocket service: the asr image, another command
 #   gateway                  Debian's nginx and the one template, rendered at start
 #   export                   `python -m export` into the model volumes; torch lives only here
 # Build context: the repository root. No image carries model weights: TTS and ASR read them
@@ -33,6 +34,16 @@ ENV ASR_HOST=0.0.0.0 ASR_PORT=8081 HEALTH_URL=http://127.0.0.1:8081/healthz
 EXPOSE 8081
 USER speech
 CMD ["gunicorn", "-c", "services/asr/gunicorn.conf.py", "services.asr.wsgi:app"]
+
+# The live WebSocket front door runs the ASR engines: built FROM the asr stage, so both images
+# share every layer of the requirements and differ only in settings and command. A target of
+# its own (rather than the asr image with a command override) gives it its own health check,
+# port and name wherever the images are listed. It inherits asr's EXPOSE 8081, which it does
+# not listen on.
+FROM asr AS realtime
+ENV REALTIME_HOST=0.0.0.0 REALTIME_PORT=8084 HEALTH_URL=http://127.0.0.1:8084/healthz
+EXPOSE 8084
+CMD ["gunicorn", "-c", "services/realtime/gunicorn.conf.py", "services.realtime.asgi:app"]
 
 FROM base AS orchestrator
 COPY services/orchestrator/requirements.txt services/orchestrator/

@@ -29,15 +29,16 @@ MODELS_DIR ?= models
 TTS_PORT ?= 8082
 ASR_PORT ?= 8081
 ORCHESTRATOR_PORT ?= 8083
+REALTIME_PORT ?= 8084
 GATEWAY_PORT ?= 8000
 # Where `make run`'s gateway listens: loopback; 0.0.0.0 (or an address) serves beyond this machine.
 GATEWAY_HOST ?= 127.0.0.1
 GATEWAY_CHECK_HOST := $(if $(filter 0.0.0.0,$(GATEWAY_HOST)),127.0.0.1,$(GATEWAY_HOST))
-export MODELS_DIR TTS_PORT ASR_PORT ORCHESTRATOR_PORT GATEWAY_PORT
-SERVICES := tts asr orchestrator
+export MODELS_DIR TTS_PORT ASR_PORT ORCHESTRATOR_PORT REALTIME_PORT GATEWAY_PORT
+SERVICES := tts asr realtime orchestrator
 # On a plain machine everything runs on loopback, whatever .env says for docker compose.
 LOCAL_URLS := TTS_SERVICE_URL=http://127.0.0.1:$(TTS_PORT) ASR_SERVICE_URL=http://127.0.0.1:$(ASR_PORT) \
-	ORCHESTRATOR_URL=http://127.0.0.1:$(ORCHESTRATOR_PORT)
+	REALTIME_SERVICE_URL=http://127.0.0.1:$(REALTIME_PORT) ORCHESTRATOR_URL=http://127.0.0.1:$(ORCHESTRATOR_PORT)
 NGINX_CONF := $(abspath $(RUN_DIR))/nginx.conf
 
 SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-meinheld.txt \
@@ -115,13 +116,14 @@ models: install
 	@{ ls $(MODELS_DIR)/tts/*/voice.json && ls $(MODELS_DIR)/asr/*/model.json; } >/dev/null 2>&1 \
 		|| $(MAKE) --no-print-directory export-local
 
-# $(call start_service,name,port): start services/<name> under gunicorn unless it runs already.
+# $(call start_service,name,port,app): start services/<name> under gunicorn unless it runs already;
+# app is its entry point (services.<name>.wsgi:app, or an ASGI app such as services.realtime.asgi:app).
 define start_service
 	@if [ -f $(RUN_DIR)/$(1).pid ] && kill -0 "$$(cat $(RUN_DIR)/$(1).pid)" 2>/dev/null; then \
 		echo "$(1) is already running (pid $$(cat $(RUN_DIR)/$(1).pid)) on :$(2); 'make stop' stops it."; \
 	else \
 		$(LOCAL_URLS) $(VENV)/bin/gunicorn -c services/$(1)/gunicorn.conf.py --daemon --pid $(RUN_DIR)/$(1).pid \
-			--error-logfile $(LOG_DIR)/$(1).log --access-logfile $(LOG_DIR)/$(1).access.log services.$(1).wsgi:app; \
+			--error-logfile $(LOG_DIR)/$(1).log --access-logfile $(LOG_DIR)/$(1).access.log $(3); \
 	fi
 endef
 
@@ -133,9 +135,10 @@ endef
 
 run: models nginx
 	@mkdir -p $(RUN_DIR) $(LOG_DIR)
-	$(call start_service,tts,$(TTS_PORT))
-	$(call start_service,asr,$(ASR_PORT))
-	$(call start_service,orchestrator,$(ORCHESTRATOR_PORT))
+	$(call start_service,tts,$(TTS_PORT),services.tts.wsgi:app)
+	$(call start_service,asr,$(ASR_PORT),services.asr.wsgi:app)
+	$(call start_service,realtime,$(REALTIME_PORT),services.realtime.asgi:app)
+	$(call start_service,orchestrator,$(ORCHESTRATOR_PORT),services.orchestrator.wsgi:app)
 	@if [ -f $(RUN_DIR)/nginx.pid ] && kill -0 "$$(cat $(RUN_DIR)/nginx.pid)" 2>/dev/null; then \
 		echo "gateway is already running (pid $$(cat $(RUN_DIR)/nginx.pid)) on :$(GATEWAY_PORT); 'make stop' stops it."; \
 	else \
@@ -145,10 +148,11 @@ run: models nginx
 	fi
 	$(call wait_healthy,tts,$(TTS_PORT))
 	$(call wait_healthy,asr,$(ASR_PORT))
+	$(call wait_healthy,realtime,$(REALTIME_PORT))
 	$(call wait_healthy,orchestrator,$(ORCHESTRATOR_PORT))
 	@$(PY) -m services.common.health http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT)/healthz --timeout 60 \
 		|| { echo "gateway failed to start; see $(LOG_DIR)/gateway.error.log"; exit 1; }
-	@echo "The stack is up: gateway http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT) (TTS :$(TTS_PORT), ASR :$(ASR_PORT)); logs in $(LOG_DIR)/. Try:"
+	@echo "The stack is up: gateway http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT) (TTS :$(TTS_PORT), ASR :$(ASR_PORT), live ASR ws://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT)/api/stt/ws); logs in $(LOG_DIR)/. Try:"
 	@echo "  curl -X POST http://127.0.0.1:$(GATEWAY_PORT)/api/tts -H 'Content-Type: application/json' \\"
 	@echo "       -d '{\"text\": \"Hello world\"}' --output speech.pcm"
 	@echo "  curl -X POST 'http://127.0.0.1:$(GATEWAY_PORT)/api/stt/bytes?sr=16000&ch=1&fmt=s16le' \\"
@@ -217,6 +221,7 @@ bench: run $(VENV)/.installed-bench
 	$(PY) -m clients.bench_tts_matrix
 	$(PY) -m clients.bench_asr --tts-url http://127.0.0.1:$(TTS_PORT)
 	$(PY) -m clients.bench_asr_peers --tts-url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m clients.bench_realtime --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
 
 USERS ?= 10
 SPAWN_RATE ?= 2

@@ -69,8 +69,12 @@ class Server(Running):
         return self.log_path.read_text(errors="replace")
 
 
-def start_service(service: str, models_dir: Path, log_path: Path, **env: str) -> Server:
-    """Run services/<service> under gunicorn (its own gunicorn.conf.py) on a free loopback port."""
+def start_service(service: str, models_dir: Path, log_path: Path, app: str | None = None, **env: str) -> Server:
+    """Run services/<service> under gunicorn (its own gunicorn.conf.py) on a free loopback port.
+
+    `app` is the entry point, by default the service's WSGI app (`services.<service>.wsgi:app`);
+    an ASGI service names its own (`services.realtime.asgi:app`).
+    """
     prefix = service.upper()
     port = free_port()
     environment = {
@@ -86,7 +90,7 @@ def start_service(service: str, models_dir: Path, log_path: Path, **env: str) ->
         "gunicorn",
         "-c",
         f"services/{service}/gunicorn.conf.py",
-        f"services.{service}.wsgi:app",
+        app or f"services.{service}.wsgi:app",
     ]
     with log_path.open("w") as log_file:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
@@ -111,9 +115,15 @@ def nginx_binary() -> str:
 
 
 def start_gateway(
-    work_dir: Path, tts_url: str, asr_url: str, orchestrator_url: str, max_audio_seconds: int = 15
+    work_dir: Path,
+    tts_url: str,
+    asr_url: str,
+    orchestrator_url: str,
+    max_audio_seconds: int = 15,
+    realtime_url: str | None = None,
 ) -> Gateway:
-    """nginx with the project's template, in the foreground, on a free loopback port."""
+    """nginx with the project's template, in the foreground, on a free loopback port. Without a
+    `realtime_url`, /api/stt/ws leads to the default address (where nothing may listen: 502)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -123,6 +133,8 @@ def start_gateway(
         "ORCHESTRATOR_URL": orchestrator_url,
         "MAX_AUDIO_DURATION": str(max_audio_seconds),
     }
+    if realtime_url:
+        environment["REALTIME_SERVICE_URL"] = realtime_url
     config = work_dir / "nginx.conf"
     render = [sys.executable, str(ROOT / "nginx" / "render.py"), "--output", str(config)]
     render += ["--run-dir", str(work_dir), "--log-dir", str(work_dir / "logs")]

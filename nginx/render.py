@@ -4,7 +4,8 @@
     python nginx/render.py --output /etc/nginx/nginx.conf --listen 0.0.0.0 ...    # container
 
 Reads the same settings as the rest of the stack (GATEWAY_PORT, TTS_SERVICE_URL,
-ASR_SERVICE_URL, ORCHESTRATOR_URL, REQUEST_TIMEOUT, MAX_AUDIO_DURATION), and GATEWAY_RESOLVER:
+ASR_SERVICE_URL, REALTIME_SERVICE_URL, ORCHESTRATOR_URL, REQUEST_TIMEOUT, MAX_AUDIO_DURATION),
+and GATEWAY_RESOLVER:
 a DNS server (Swarm's is 127.0.0.11) that makes the gateway resolve the services' names again
 as replicas come and go, instead of once at start. Standard library only, so the gateway image
 needs nothing but Python and nginx.
@@ -41,8 +42,9 @@ def address(url: str) -> str:
 
 # Keep-alive connections per service. Idle ones are dropped before the service drops them (its
 # keep-alive is 5 s): a connection the service has just closed would otherwise be reused and
-# reset, and the request answered 502.
-KEEPALIVE = {"tts": 16, "asr": 16, "orchestrator": 8}
+# reset, and the request answered 502. A WebSocket's connection is never reused (it ends with its
+# session), so the realtime service keeps only a few, for plain requests.
+KEEPALIVE = {"tts": 16, "asr": 16, "realtime": 2, "orchestrator": 8}
 KEEPALIVE_TIMEOUT = "4s"
 
 
@@ -72,6 +74,7 @@ def values(args: argparse.Namespace) -> dict[str, str]:
     addresses = {
         "tts": address(setting("TTS_SERVICE_URL", "http://127.0.0.1:8082")),
         "asr": address(setting("ASR_SERVICE_URL", "http://127.0.0.1:8081")),
+        "realtime": address(setting("REALTIME_SERVICE_URL", "http://127.0.0.1:8084")),
         "orchestrator": address(setting("ORCHESTRATOR_URL", "http://127.0.0.1:8083")),
     }
     upstream_text, targets = upstreams(addresses, setting("GATEWAY_RESOLVER", ""))
@@ -87,6 +90,7 @@ def values(args: argparse.Namespace) -> dict[str, str]:
         "GATEWAY_UPSTREAMS": upstream_text,
         "GATEWAY_TTS_TARGET": targets["tts"],
         "GATEWAY_ASR_TARGET": targets["asr"],
+        "GATEWAY_REALTIME_TARGET": targets["realtime"],
         "GATEWAY_ORCHESTRATOR_TARGET": targets["orchestrator"],
         "GATEWAY_REQUEST_TIMEOUT": str(int(setting("REQUEST_TIMEOUT", "60"))),
         "GATEWAY_MAX_AUDIO_SECONDS": str(max_seconds),

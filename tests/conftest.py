@@ -43,6 +43,11 @@ LOOPBACK_SERVERS = {
     "asr_multilingual_server",
     "orchestrator",
     "keyed_gateway",
+    "realtime_server",
+    "realtime_vosk_server",
+    "vosk_gateway",
+    "tight_realtime_server",
+    "keyed_realtime_server",
 }
 
 
@@ -167,6 +172,27 @@ def asr_multilingual_server(
     server.stop()
 
 
+REALTIME_APP = "services.realtime.asgi:app"
+
+
+@pytest.fixture(scope="session")
+def realtime_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The realtime (WebSocket) service on Whisper, as the gateway fixture serves it."""
+    log = tmp_path_factory.mktemp("realtime") / "realtime.log"
+    server = start_service("realtime", models_dir, log, app=REALTIME_APP, ASR_ENGINE="whisper")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def realtime_vosk_server(vosk_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The realtime service on the Korean Vosk model, with two session places: a test fills them."""
+    log = tmp_path_factory.mktemp("realtime-vosk") / "realtime.log"
+    server = start_service("realtime", vosk_models_dir, log, app=REALTIME_APP, REALTIME_MAX_SESSIONS="2")
+    yield server
+    server.stop()
+
+
 def encode_pcm(audio: np.ndarray, sample_format: str, channels: int = 1) -> bytes:
     """Float mono audio as interleaved PCM bytes in one of the formats the ASR service takes."""
     if channels > 1:
@@ -205,14 +231,16 @@ def orchestrator(
 
 @pytest.fixture(scope="session")
 def gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint]:
-    """The whole stack: nginx + TTS + ASR (Whisper) + orchestrator, on loopback; or the compose
-    stack's gateway under `make test-docker`."""
+    """The whole stack: nginx + TTS + ASR (Whisper) + realtime (Whisper) + orchestrator, on
+    loopback; or the compose stack's gateway under `make test-docker`."""
     if stack_under_test() == "compose":
         yield Endpoint(request.getfixturevalue("compose_stack").gateway_url)
         return
-    tts, asr, orchestrator = (
-        request.getfixturevalue(name) for name in ("tts_server", "asr_whisper_server", "orchestrator")
+    tts, asr, realtime, orchestrator = (
+        request.getfixturevalue(name)
+        for name in ("tts_server", "asr_whisper_server", "realtime_server", "orchestrator")
     )
-    stack = start_gateway(tmp_path_factory.mktemp("gateway"), tts.url, asr.url, orchestrator.url)
+    work = tmp_path_factory.mktemp("gateway")
+    stack = start_gateway(work, tts.url, asr.url, orchestrator.url, realtime_url=realtime.url)
     yield stack
     stack.stop()

@@ -5,6 +5,7 @@ VAD from faster-whisper, Whisper tiny.en, speech from the TTS service)."""
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
 import threading
 import time
@@ -103,7 +104,7 @@ def test_a_partial_grows_only_by_words_two_hypotheses_agree_on() -> None:
     assert agreement.agreed == ["The", "museum", "opens"]
     agreement.hypothesis("The museum opens at nine in the morning")
     agreement.hypothesis("The museum opens at nine in the morning.")
-    assert agreement.agreed == "The museum opens at nine in the morning.".split()
+    assert agreement.agreed == ["The", "museum", "opens", "at", "nine", "in", "the", "morning."]
 
 
 def test_the_decode_queue_runs_what_someone_waits_for_first() -> None:
@@ -133,7 +134,9 @@ def test_the_decode_queue_runs_what_someone_waits_for_first() -> None:
         queue.submit(URGENT, fails).result(10)
 
 
-def test_early_decoding_gives_the_words_and_times_of_a_whole_decode(engine: WhisperEngine, sentences: np.ndarray) -> None:
+def test_early_decoding_gives_the_words_and_times_of_a_whole_decode(
+    engine: WhisperEngine, sentences: np.ndarray
+) -> None:
     options = RecognitionOptions(language="en")
     early = engine.start(options)
     for block in blocks(sentences):
@@ -174,7 +177,9 @@ def test_other_options_at_the_end_decode_the_upload_anew(engine: WhisperEngine, 
     assert wer(SENTENCES, transcript.text) <= 0.15
 
 
-def test_a_live_session_gives_growing_partials_then_each_utterance(engine: WhisperEngine, sentences: np.ndarray) -> None:
+def test_a_live_session_gives_growing_partials_then_each_utterance(
+    engine: WhisperEngine, sentences: np.ndarray
+) -> None:
     session = engine.start_live(LiveOptions(language="en"))
     partials: list[str] = []
     finished = []
@@ -192,7 +197,7 @@ def test_a_live_session_gives_growing_partials_then_each_utterance(engine: Whisp
     assert partials, "no partial before the end"
     # Within an utterance a partial only grows: each one starts with the one before, or a new
     # utterance has begun.
-    grew = sum(1 for before, after in zip(partials, partials[1:], strict=False) if after.startswith(before))
+    grew = sum(1 for before, after in itertools.pairwise(partials) if after.startswith(before))
     assert grew >= 1
     assert len(finished) >= 2
     text = " ".join(utterance.text for utterance in finished)

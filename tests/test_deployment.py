@@ -19,7 +19,8 @@ from clients.harness import ROOT
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 COMPOSE_ONLY = yaml.safe_load((ROOT / "docker-compose.override.yml").read_text())
 DOCKERFILE = ROOT / "Dockerfile"
-SERVICES = ("tts", "asr", "orchestrator", "gateway")
+SERVICES = ("tts", "asr", "realtime", "orchestrator", "gateway")
+SERVICE_PORTS = {"tts": 8082, "asr": 8081, "realtime": 8084, "orchestrator": 8083, "gateway": 8000}
 # Settings compose does not pass on: fixed by the images (paths, listening address and port),
 # or host paths that mean nothing inside a container (the README says how to mount them).
 SET_BY_THE_IMAGES = {"MODELS_DIR", "LOG_DIR", "HEALTH_URL"} | {
@@ -44,6 +45,19 @@ def dockerfile_steps() -> list[tuple[str, str]]:
     return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1]) for line in lines]
 
 
+def dockerfile_stages() -> dict[str, list[tuple[str, str]]]:
+    """Each stage's steps, with those of the stage it is built FROM first."""
+    stages: dict[str, list[tuple[str, str]]] = {}
+    steps: list[tuple[str, str]] = []
+    for instruction, arguments in dockerfile_steps():
+        if instruction == "FROM":
+            parent, *_, name = arguments.split()
+            steps = stages[name] = list(stages.get(parent, []))
+        else:
+            steps.append((instruction, arguments))
+    return stages
+
+
 def test_compose_passes_on_every_setting_the_services_read() -> None:
     passed_on = set(COMPOSE["x-settings"])
     missing = settings_read_by_the_code() - passed_on - SET_BY_THE_IMAGES - HOST_PATHS - {"XDG_CACHE_HOME"}
@@ -54,7 +68,12 @@ def test_compose_passes_on_every_setting_the_services_read() -> None:
 
 @pytest.mark.parametrize(
     ("service", "variable", "port"),
-    [("gateway", "GATEWAY_PORT", 8000), ("tts", "TTS_PORT", 8082), ("asr", "ASR_PORT", 8081)],
+    [
+        ("gateway", "GATEWAY_PORT", 8000),
+        ("tts", "TTS_PORT", 8082),
+        ("asr", "ASR_PORT", 8081),
+        ("realtime", "REALTIME_PORT", 8084),
+    ],
 )
 def test_every_published_port_comes_from_the_environment(service: str, variable: str, port: int) -> None:
     assert COMPOSE_ONLY["services"][service]["ports"] == [f"${{{variable}:-{port}}}:{port}"]
@@ -64,7 +83,7 @@ def test_every_published_port_comes_from_the_environment(service: str, variable:
 def test_no_other_port_is_published() -> None:
     assert all("ports" not in spec for spec in COMPOSE["services"].values())
     published = {name for name, spec in COMPOSE_ONLY["services"].items() if "ports" in spec}
-    assert published == {"gateway", "tts", "asr"}
+    assert published == {"gateway", "tts", "asr", "realtime"}
 
 
 def test_every_service_image_is_a_target_of_the_one_dockerfile() -> None:
@@ -73,6 +92,31 @@ def test_every_service_image_is_a_target_of_the_one_dockerfile() -> None:
         assert COMPOSE_ONLY["services"][name]["build"]["target"] == name
         assert name in targets
         assert COMPOSE["services"][name]["image"].endswith(f"/{name}:${{IMAGE_TAG:-latest}}")
+
+
+@pytest.mark.parametrize(("service", "port"), SERVICE_PORTS.items())
+def test_every_image_listens_where_its_health_check_asks_and_compose_publishes(service: str, port: int) -> None:
+    """A stage built FROM another inherits its port and health check unless it sets its own."""
+    steps = dockerfile_stages()[service]
+    environment = dict(item.split("=", 1) for i, arguments in steps if i == "ENV" for item in arguments.split())
+    assert environment[f"{service.upper()}_PORT"] == str(port)
+    assert environment["HEALTH_URL"] == f"http://127.0.0.1:{port}/healthz"
+    assert str(port) in " ".join(arguments for i, arguments in steps if i == "EXPOSE").split()
+    assert all(published.endswith(f":{port}") for published in COMPOSE_ONLY["services"][service].get("ports", []))
+    command = [arguments for i, arguments in steps if i == "CMD"][-1]
+    if service != "gateway":
+        assert f"services/{service}/gunicorn.conf.py" in command
+
+
+@pytest.mark.parametrize(("service", "models"), [("tts", "tts"), ("asr", "asr"), ("realtime", "asr")])
+def test_services_read_their_engines_models_read_only(service: str, models: str) -> None:
+    assert f"models_{models}:/models/{models}:ro" in COMPOSE["services"][service]["volumes"]
+    assert "speech_logs:/logs" in COMPOSE["services"][service]["volumes"]
+
+
+def test_the_gateway_starts_once_every_service_is_healthy() -> None:
+    waits_for = COMPOSE_ONLY["services"]["gateway"]["depends_on"]
+    assert waits_for == {name: {"condition": "service_healthy"} for name in SERVICES if name != "gateway"}
 
 
 def test_every_copy_source_exists_and_no_weights_are_copied() -> None:

@@ -20,6 +20,7 @@ from clients.harness import ROOT, nginx_binary
 SERVICES = {
     "TTS_SERVICE_URL": "http://tts:8082",
     "ASR_SERVICE_URL": "http://asr:8081",
+    "REALTIME_SERVICE_URL": "http://realtime:8084",
     "ORCHESTRATOR_URL": "http://orchestrator:8083",
 }
 
@@ -56,6 +57,30 @@ def test_with_a_resolver_service_names_are_resolved_per_request(tmp_path: Path) 
     assert "resolver 127.0.0.11 valid=1s ipv6=off;" in text
     assert 'map "" $tts_service { default tts:8082; }' in text
     assert 'map "" $orchestrator_service { default orchestrator:8083; }' in text
+    assert 'map "" $realtime_service { default realtime:8084; }' in text
     # nginx accepts names it cannot resolve yet: no replica needs to exist when it starts.
+    result = nginx_accepts(tmp_path)
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_websocket_is_upgraded_through_to_the_realtime_service(tmp_path: Path) -> None:
+    text = render(tmp_path, REALTIME_SERVICE_URL="http://127.0.0.1:8084")
+    assert re.search(r"upstream realtime \{\s*server 127\.0\.0\.1:8084;", text)
+    assert re.search(r"map \$http_upgrade \$connection_upgrade \{\s*default upgrade;\s*''\s+close;\s*\}", text)
+    location = re.search(r"location = /api/stt/ws \{(.*?)\}", text, re.DOTALL)
+    assert location, "no location for /api/stt/ws"
+    body = location.group(1)
+    for line in (
+        "proxy_pass http://$realtime_service;",
+        "proxy_http_version 1.1;",
+        "proxy_set_header Upgrade $http_upgrade;",
+        "proxy_set_header Connection $connection_upgrade;",
+        # A location's own headers replace the server's: the others must be repeated.
+        "proxy_set_header Host $host;",
+        "proxy_buffering off;",
+    ):
+        assert line in body, line
+    # Sessions last long; the service ends idle ones itself.
+    assert int(re.search(r"proxy_read_timeout (\d+)s;", body).group(1)) >= 3600
     result = nginx_accepts(tmp_path)
     assert result.returncode == 0, result.stderr

@@ -32,8 +32,11 @@ from services.tts.voices import MANIFEST_NAME as TTS_MANIFEST
 KUSTOMIZATION = ROOT / "deploy" / "kubernetes"
 # The newest Kubernetes version whose schemas kubernetes-validate (tests/requirements.txt) ships.
 KUBERNETES_VERSION = "1.37.0"
-SERVICE_PORTS = {"tts": 8082, "asr": 8081, "orchestrator": 8083, "gateway": 8000}
-MODEL_SERVICES = {"tts": TTS_MANIFEST, "asr": ASR_MANIFEST}
+SERVICE_PORTS = {"tts": 8082, "asr": 8081, "realtime": 8084, "orchestrator": 8083, "gateway": 8000}
+# The services that load models, and the folder of the models claim each reads: the realtime
+# service runs the ASR engines on the ASR models.
+MODEL_FOLDERS = {"tts": "tts", "asr": "asr", "realtime": "asr"}
+MANIFESTS = {"tts": TTS_MANIFEST, "asr": ASR_MANIFEST}
 
 Manifest = dict[str, Any]
 # Resource quantities as written here (the schemas accept any string for them).
@@ -139,7 +142,7 @@ def test_the_stack_is_every_object_expected(manifests: list[Manifest]) -> None:
         ("Job", "export"),
         *(("Deployment", name) for name in SERVICE_PORTS),
         *(("Service", name) for name in SERVICE_PORTS),
-        *(("HorizontalPodAutoscaler", name) for name in MODEL_SERVICES),
+        *(("HorizontalPodAutoscaler", name) for name in MODEL_FOLDERS),
     }
     assert all(m["metadata"].get("namespace") == "speech" for m in manifests if m["kind"] != "Namespace")
 
@@ -150,10 +153,10 @@ def test_every_deployment_has_readiness_and_liveness_probes(manifests: list[Mani
         assert "readinessProbe" in container and "livenessProbe" in container, deployment["metadata"]["name"]
 
 
-@pytest.mark.parametrize("name", ["tts", "asr", "orchestrator"])
+@pytest.mark.parametrize("name", ["tts", "asr", "realtime", "orchestrator"])
 def test_service_probes_ask_healthz_on_the_service_port(manifests: list[Manifest], name: str) -> None:
     container = main_container(one(manifests, "Deployment", name))
-    probes = ["readinessProbe", "livenessProbe"] + (["startupProbe"] if name in MODEL_SERVICES else [])
+    probes = ["readinessProbe", "livenessProbe"] + (["startupProbe"] if name in MODEL_FOLDERS else [])
     for probe in probes:
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": SERVICE_PORTS[name]}, probe
 
@@ -189,15 +192,16 @@ def test_every_pod_runs_as_the_unprivileged_user(manifests: list[Manifest]) -> N
             assert container["securityContext"]["capabilities"]["drop"] == ["ALL"], container["name"]
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_SERVICES))
-def test_tts_and_asr_read_their_model_folder_of_the_export_claim(manifests: list[Manifest], name: str) -> None:
+@pytest.mark.parametrize("name", sorted(MODEL_FOLDERS))
+def test_model_services_read_their_folder_of_the_export_claim(manifests: list[Manifest], name: str) -> None:
     exported = {claim for claim, _ in claim_mounts(one(manifests, "Job", "export"))}
     mounts = claim_mounts(one(manifests, "Deployment", name))
     assert mounts, f"{name} mounts no claim"
+    folder = MODEL_FOLDERS[name]
     for claim, mount in mounts:
         assert claim in exported
         assert mount["readOnly"] is True
-        assert (mount["mountPath"], mount["subPath"]) == (f"/models/{name}", name)
+        assert (mount["mountPath"], mount["subPath"]) == (f"/models/{folder}", folder)
 
 
 def test_the_export_job_writes_the_models_claim(manifests: list[Manifest]) -> None:
@@ -206,28 +210,37 @@ def test_the_export_job_writes_the_models_claim(manifests: list[Manifest]) -> No
     assert mount["mountPath"] == "/models" and not mount.get("readOnly")
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_SERVICES))
-def test_tts_and_asr_wait_for_the_manifest_the_export_writes(manifests: list[Manifest], name: str) -> None:
+@pytest.mark.parametrize("name", sorted(MODEL_FOLDERS))
+def test_model_services_wait_for_the_manifest_the_export_writes(manifests: list[Manifest], name: str) -> None:
     (waiting,) = pod_spec(one(manifests, "Deployment", name))["initContainers"]
     assert waiting["image"] == main_container(one(manifests, "Deployment", name))["image"]
-    assert f"/models/{name}/*/{MODEL_SERVICES[name]}" in " ".join(waiting["command"])
+    folder = MODEL_FOLDERS[name]
+    assert f"/models/{folder}/*/{MANIFESTS[folder]}" in " ".join(waiting["command"])
 
 
-def test_autoscalers_target_the_tts_and_asr_deployments(manifests: list[Manifest]) -> None:
+def test_autoscalers_target_the_deployments_that_load_models(manifests: list[Manifest]) -> None:
     targets = set()
     for autoscaler in find(manifests, "HorizontalPodAutoscaler"):
         target = autoscaler["spec"]["scaleTargetRef"]
         assert (target["apiVersion"], target["kind"]) == ("apps/v1", "Deployment")
         assert find(manifests, "Deployment", target["name"])
         targets.add(target["name"])
-    assert targets == set(MODEL_SERVICES)
+    assert targets == set(MODEL_FOLDERS)
 
 
 @pytest.mark.parametrize(
     ("name", "variables"),
     [
-        ("gateway", {"TTS_SERVICE_URL": "tts", "ASR_SERVICE_URL": "asr", "ORCHESTRATOR_URL": "orchestrator"}),
-        ("orchestrator", {"TTS_SERVICE_URL": "tts", "ASR_SERVICE_URL": "asr"}),
+        (
+            "gateway",
+            {
+                "TTS_SERVICE_URL": "tts",
+                "ASR_SERVICE_URL": "asr",
+                "REALTIME_SERVICE_URL": "realtime",
+                "ORCHESTRATOR_URL": "orchestrator",
+            },
+        ),
+        ("orchestrator", {"TTS_SERVICE_URL": "tts", "ASR_SERVICE_URL": "asr", "REALTIME_SERVICE_URL": "realtime"}),
     ],
 )
 def test_service_urls_name_the_services_and_their_ports(

@@ -116,10 +116,13 @@ class Echo:
 
 
 class Health:
-    """`/healthz`: this service. `/healthz/all`: every service behind the gateway."""
+    """`/healthz`: this service. `/healthz/all`: every service behind the gateway (the realtime
+    service where REALTIME_SERVICE_URL names one: a deployment may leave it out)."""
 
     def __init__(self, settings: OrchestratorSettings) -> None:
         self._upstreams = {"tts": settings.tts_url, "asr": settings.asr_url}
+        if settings.realtime_url:
+            self._upstreams["realtime"] = settings.realtime_url
         self._pool = ThreadPoolExecutor(max_workers=len(self._upstreams))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -11,6 +11,8 @@ from services.common.config import env_int, env_str
 class OrchestratorSettings:
     asr_url: str
     tts_url: str
+    realtime_url: str
+    """The realtime (WebSocket) service, reported in /healthz/all; "" where none is deployed."""
     request_timeout: int
     read_timeout: int
     block_bytes: int
@@ -20,6 +22,7 @@ class OrchestratorSettings:
         return cls(
             asr_url=env_str("ASR_SERVICE_URL", "http://127.0.0.1:8081").rstrip("/"),
             tts_url=env_str("TTS_SERVICE_URL", "http://127.0.0.1:8082").rstrip("/"),
+            realtime_url=env_str("REALTIME_SERVICE_URL", "").rstrip("/"),
             request_timeout=env_int("REQUEST_TIMEOUT", 60, minimum=1),
             read_timeout=env_int("ORCHESTRATOR_READ_TIMEOUT", 10, minimum=1),
             block_bytes=env_int("ORCHESTRATOR_BLOCK_BYTES", 8192, minimum=512),

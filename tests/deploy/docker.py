@@ -26,7 +26,7 @@ PASSED_ON = (
     "PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "TMPDIR",
     "TORCH_INDEX_URL",
 )  # fmt: skip
-RUNNING_SERVICES = ("tts", "asr", "orchestrator", "gateway")
+RUNNING_SERVICES = ("tts", "asr", "realtime", "orchestrator", "gateway")
 
 
 def run(command: list[str], timeout: float = 600, env: dict[str, str] | None = None) -> str:
@@ -83,7 +83,9 @@ class ComposeProject:
     image_tag: str
     env_file: Path
     ports: dict[str, int] = field(
-        default_factory=lambda: {"GATEWAY_PORT": free_port(), "TTS_PORT": free_port(), "ASR_PORT": free_port()}
+        default_factory=lambda: {
+            name: free_port() for name in ("GATEWAY_PORT", "TTS_PORT", "ASR_PORT", "REALTIME_PORT")
+        }
     )
 
     @property

@@ -46,12 +46,12 @@ def test_health_checks_are_healthy_and_the_export_finished(compose_stack: Compos
 
 def test_every_service_logs_to_the_speech_logs_volume(compose_stack: ComposeProject) -> None:
     listing = compose_stack.compose("exec", "-T", "gateway", "ls", "/logs").split()
-    for log in ("tts.log", "asr.log", "orchestrator.log", "gateway.access.log", "gateway.error.log"):
+    for log in ("tts.log", "asr.log", "realtime.log", "orchestrator.log", "gateway.access.log", "gateway.error.log"):
         assert log in listing, f"{log} is not on the speech_logs volume: {listing}"
     # The requests of the end-to-end tests are in the gateway's log, and each service's start in its own.
     access = compose_stack.compose("exec", "-T", "gateway", "cat", "/logs/gateway.access.log")
     assert "POST /api/tts" in access and "POST /v1/audio/transcriptions" in access
-    for service in ("tts", "asr", "orchestrator"):
+    for service in ("tts", "asr", "realtime", "orchestrator"):
         assert f"services.{service}." in compose_stack.compose("exec", "-T", "gateway", "cat", f"/logs/{service}.log")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ class WhisperOptions:
     cpu_threads: int = 2
     num_workers: int = 1
     """Decodes that may run at once in one process (one per concurrent request thread)."""
-    pauses: PauseRules = PauseRules()
+    pauses: PauseRules = field(default_factory=PauseRules)
     """The pauses that end an utterance, which is then decoded at once."""
     partial_interval_ms: int = 300
     """How often a live stream's open utterance is decoded again for its partial."""
@@ -186,7 +186,7 @@ class WhisperEngine:
         self._draft_lock = threading.Lock()
         multilingual = self._whisper.model.is_multilingual
         self.languages = None if multilingual else frozenset(self._whisper.supported_languages)
-        self.default_language = None if self.languages is None else sorted(self.languages)[0]
+        self.default_language = None if self.languages is None else min(self.languages)
         self.translates = multilingual
         # Decodes of ended utterances and partials, at most as many at once as CTranslate2 runs.
         self._queue = DecodeQueue(options.num_workers)

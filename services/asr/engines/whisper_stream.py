@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from services.asr.decode_queue import PARTIAL, URGENT, DecodeQueue
-from services.asr.engines.base import Segment, Word
+from services.asr.engines.base import Segment
 from services.asr.voice_activity import PauseRules, SpeechProbability, UtteranceTracker
 
 SAMPLE_RATE = 16000

@@ -1,0 +1,1 @@
+"""Live speech recognition over WebSocket, in vosk-server's protocol (`/api/stt/ws`)."""
