@@ -183,7 +183,8 @@ test-docker: $(VENV)/.installed-tests
 	@command -v docker-compose >/dev/null || ! docker info >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { \
 		echo "installing Compose 1.29 (Debian's docker-compose) to test the original command"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
-	TEST_STACK=compose TORCH_INDEX_URL=$(TORCH_INDEX_URL) $(PY) -m pytest -rs tests/test_gateway.py tests/test_openai_api.py tests/deploy/test_compose.py
+	TEST_STACK=compose TORCH_INDEX_URL=$(TORCH_INDEX_URL) $(PY) -m pytest -rs tests/test_gateway.py tests/test_openai_api.py \
+		tests/test_realtime.py tests/deploy/test_compose.py
 
 # Docker Swarm: the same images and compose file, with deploy/swarm/docker-stack.yml, as the stack
 # $(STACK). This engine must be a swarm manager ('docker swarm init' makes a one-node swarm).

@@ -11,7 +11,9 @@ Live clients send audio as it is spoken, so every upload here is paced at real-t
   service) and with Vosk (a realtime server started here on the Korean model that ships in
   a package, speaking Korean from espeak-ng).
 Speech comes from the stack's TTS: single sentences (no pause) of 1 to 7 s, and passages of
-sentences (with pauses) up to 15 s. Prints a table and writes bench/results/realtime.json.
+sentences (with pauses) up to 15 s, as the voice ends them (60 to 220 ms of silence after the
+last word), and two of them again followed by 0.5 s of silence, as a client that stops sending
+after a pause of its own (a voice agent's endpointer, a push-to-talk release) sends them. Prints a table and writes bench/results/realtime.json.
 Targets: bytes answer within 250 ms of the last byte, echo within 300 ms, WebSocket final
 within 250 ms (Whisper) and 100 ms (Vosk), first partial within 1.0 s (medians).
 """
@@ -155,7 +157,9 @@ def median_ms(values: list[float]) -> float:
     return round(1000 * statistics.median(values), 1)
 
 
-def bench_uploads(gateway: str, whole: Server, recordings: dict[str, bytes], runs: int) -> list[Row]:
+def bench_uploads(
+    gateway: str, whole: Server, recordings: dict[str, bytes], references: dict[str, str], runs: int
+) -> list[Row]:
     rows = []
     for name, pcm in recordings.items():
         early_times, whole_times, echo_times = [], [], []
@@ -169,7 +173,7 @@ def bench_uploads(gateway: str, whole: Server, recordings: dict[str, bytes], run
             whole_texts.append(json.loads(body)["text"])
             first_audio, _, _ = paced_chunked_post(f"{gateway}/api/echo-bytes?sr={RATE}&ch=1&fmt=s16le", pcm)
             echo_times.append(first_audio)
-        reference = [RECORDINGS[name]] * runs
+        reference = [references[name]] * runs
         rows.append(
             Row("bytes: early decoding", name, runs, median_ms(early_times), word_error_rate(reference, early_texts))
         )
@@ -195,15 +199,24 @@ def bench_websocket(
     return rows
 
 
+def row_line(row: Row) -> str:
+    wer = f"{row.wer:.3f}" if row.wer is not None else ""
+    return f"{row.measure:34} {row.recording:26} {row.runs:>4} {row.median_ms:>10.1f} {wer:>6}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gateway-url", default="http://127.0.0.1:8000")
     parser.add_argument("--tts-url", default="http://127.0.0.1:8082")
     parser.add_argument("--models-dir", type=Path, default=ROOT / "models")
-    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=4)
     args = parser.parse_args()
 
     recordings = {name: tts(args.tts_url, text) for name, text in RECORDINGS.items()}
+    pause = bytes(BYTES_PER_SECOND // 2)
+    for name in ("1 sentence, 3 s", "passage, 15 s"):
+        recordings[f"{name} + 0.5 s"] = recordings[name] + pause
+    references = {name: RECORDINGS[name.split(" + ")[0]] for name in recordings}
     rows: list[Row] = []
     with tempfile.TemporaryDirectory() as work:
         work_dir = Path(work)
@@ -212,11 +225,11 @@ def main() -> None:
         )
         try:
             paced_chunked_post(f"{whole.url}/api/stt/bytes", recordings["1 sentence, 1 s"])  # warm-up
-            rows += bench_uploads(args.gateway_url, whole, recordings, args.runs)
+            rows += bench_uploads(args.gateway_url, whole, recordings, references, args.runs)
         finally:
             whole.stop()
         ws_url = args.gateway_url.replace("http", "ws", 1) + "/api/stt/ws"
-        rows += bench_websocket(ws_url, "whisper", recordings, RECORDINGS, args.runs)
+        rows += bench_websocket(ws_url, "whisper", recordings, references, args.runs)
 
         korean = (np.clip(korean_speech(), -1, 1) * 32767).astype("<i2").tobytes()
         vosk_dir = work_dir / "vosk-models"
@@ -229,10 +242,9 @@ def main() -> None:
         finally:
             vosk.stop()
 
-    print(f"{'measure':34} {'recording':18} {'runs':>4} {'median ms':>10} {'WER':>6}")
+    print(f"{'measure':34} {'recording':26} {'runs':>4} {'median ms':>10} {'WER':>6}")
     for row in rows:
-        wer = f"{row.wer:.3f}" if row.wer is not None else ""
-        print(f"{row.measure:34} {row.recording:18} {row.runs:>4} {row.median_ms:>10.1f} {wer:>6}")
+        print(row_line(row))
     out = ROOT / "bench" / "results" / "realtime.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps([asdict(row) for row in rows], indent=2))

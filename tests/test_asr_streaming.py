@@ -20,9 +20,9 @@ from faster_whisper.vad import get_vad_model
 
 from clients.harness import Server
 from services.asr.decode_queue import PARTIAL, URGENT, DecodeQueue
-from services.asr.engines.base import LiveOptions, RecognitionOptions, Transcript
+from services.asr.engines.base import LiveOptions, RecognitionOptions, Segment, Transcript
 from services.asr.engines.whisper_engine import WhisperEngine, WhisperOptions
-from services.asr.engines.whisper_stream import PartialAgreement
+from services.asr.engines.whisper_stream import PartialAgreement, WhisperStream
 from services.asr.voice_activity import WINDOW_SAMPLES, PauseRules, SpeechProbability, UtteranceTracker
 from tests.conftest import WHISPER_DIR
 
@@ -204,3 +204,51 @@ def test_a_live_session_gives_growing_partials_then_each_utterance(
     assert wer(SENTENCES, text) <= 0.15
     times = [word.start_ms for utterance in finished for word in utterance.words]
     assert times == sorted(times) and times[-1] > 5000, "word times count from the start of the stream"
+
+
+class RecordingDecode:
+    """A decode that records the audio it was given (the stream's scheduling is under test)."""
+
+    def __init__(self) -> None:
+        self.lengths: list[int] = []
+
+    def __call__(self, audio: np.ndarray) -> list[Segment]:
+        self.lengths.append(len(audio))
+        return []
+
+
+def test_the_last_utterance_is_decoded_on_speculation_when_speech_stops(tts_server: Server) -> None:
+    sentence = speech_16k(tts_server, "Turn off the lights in the kitchen.")
+    decode = RecordingDecode()
+    stream = WhisperStream(decode, DecodeQueue(threads=1), PauseRules())
+    for block in blocks(np.concatenate([sentence, np.zeros(1600, dtype=np.int16)])):
+        stream.accept(block)
+    time.sleep(0.5)  # the speculative decode runs as soon as speech has stopped
+    assert decode.lengths, "no decode began when the speech stopped"
+    stream.end()  # the stream ends with no speech since: that decode is the utterance's
+    decodes = stream.finished()
+    assert len(decodes) == 1
+    decodes[0].result(10)
+    assert len(decode.lengths) == 1
+    assert decode.lengths[0] >= len(sentence) - 2 * BLOCK
+
+
+def test_speech_that_goes_on_after_a_speculation_is_decoded_whole(tts_server: Server) -> None:
+    first = speech_16k(tts_server, "Open the window.")
+    second = speech_16k(tts_server, "And close the door.")
+    gap = np.zeros(1600, dtype=np.int16)  # 100 ms: a speculation begins, the utterance goes on
+    decode = RecordingDecode()
+    stream = WhisperStream(decode, DecodeQueue(threads=1), PauseRules(pause_ms=400))
+    for block in blocks(first):
+        stream.accept(block)
+    for block in blocks(gap):
+        stream.accept(block)
+        time.sleep(0.05)
+    for block in blocks(second):
+        stream.accept(block)
+    stream.end()
+    decodes = stream.finished()
+    assert len(decodes) == 1
+    decodes[0].result(10)
+    # The one decode of the utterance holds both sentences; a speculation before it was dropped.
+    assert decode.lengths[-1] >= len(first) + len(second) - 4 * BLOCK

@@ -475,14 +475,6 @@ def test_the_gateways_health_reports_the_realtime_service(
 # with the replies to later frames; partials are drafts of the open utterance.
 
 
-def whisper_live() -> None:
-    """Whisper's live session is part of the engine layer; skip where this checkout lacks it."""
-    from services.asr.engines.whisper_engine import WhisperEngine
-
-    if not hasattr(WhisperEngine, "start_live"):
-        pytest.skip("the Whisper engine has no live session (WhisperEngine.start_live) in this checkout")
-
-
 def speech(gateway: Endpoint, text: str, sample_rate: int = 16000) -> bytes:
     response = requests.post(f"{gateway.url}/api/tts", json={"text": text, "sample_rate": sample_rate}, timeout=60)
     assert response.status_code == 200, response.text
@@ -491,7 +483,6 @@ def speech(gateway: Endpoint, text: str, sample_rate: int = 16000) -> bytes:
 
 @pytest.mark.parametrize("sample_rate", [16000, 22050])
 def test_whisper_hears_a_sentence(gateway: Endpoint, sample_rate: int) -> None:
-    whisper_live()
     pcm = speech(gateway, SENTENCE, sample_rate)
     config = {"sample_rate": float(sample_rate)} if sample_rate != 16000 else None
     replies = recognize(ws_url(gateway), pcm, sample_rate, config)
@@ -501,7 +492,6 @@ def test_whisper_hears_a_sentence(gateway: Endpoint, sample_rate: int) -> None:
 
 
 def test_whisper_results_of_several_sentences_all_arrive(gateway: Endpoint) -> None:
-    whisper_live()
     text = "The museum opens at nine in the morning. Sculptures are on the second floor."
     replies = recognize(ws_url(gateway), speech(gateway, text), 16000)
     assert jiwer.wer(words(text), words(text_of(replies))) <= 0.1, replies
@@ -510,7 +500,6 @@ def test_whisper_results_of_several_sentences_all_arrive(gateway: Endpoint) -> N
 def test_whisper_partials_grow_at_speaking_pace(gateway: Endpoint) -> None:
     """Paced as speech arrives from a microphone: drafts of the open utterance come before its
     result, and grow."""
-    whisper_live()
     pcm = speech(gateway, "Visitors can buy their tickets at the door or online before they arrive.")
     replies = []
     with connect(ws_url(gateway)) as ws:
@@ -528,7 +517,6 @@ def test_whisper_partials_grow_at_speaking_pace(gateway: Endpoint) -> None:
 def test_whisper_sends_an_utterance_with_a_later_frame(gateway: Endpoint) -> None:
     """The pause after a sentence ends its utterance, decoded beside the stream: its result is
     the reply to one of the frames that follow, before any eof."""
-    whisper_live()
     pcm = speech(gateway, SENTENCE)
     silence = bytes(2 * round(16000 * FRAME_SECONDS))
     with connect(ws_url(gateway)) as ws:

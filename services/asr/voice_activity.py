@@ -78,7 +78,8 @@ class UtteranceTracker:
         """Where the speech of the utterance still open started; None while there is none."""
         self.last_speech_end = 0
         """Where the last window of speech heard so far ends."""
-        self._silent_windows = 0
+        self.silent_windows = 0
+        """Windows of silence since the last speech of the utterance still open."""
 
     def push(self, probabilities: np.ndarray) -> list[Span]:
         """Feed the next windows' probabilities; the utterances their pauses ended."""
@@ -89,12 +90,12 @@ class UtteranceTracker:
             if probability >= self._rules.speech_threshold:
                 if self.open_start is None:
                     self.open_start = position
-                self._silent_windows = 0
+                self.silent_windows = 0
                 self.last_speech_end = position + WINDOW_SAMPLES
             elif self.open_start is not None and probability < self._rules.silence_threshold:
-                self._silent_windows += 1
+                self.silent_windows += 1
                 long_enough = self.last_speech_end - self.open_start >= self._min_utterance_samples
-                if self._silent_windows >= self._pause_windows and long_enough:
+                if self.silent_windows >= self._pause_windows and long_enough:
                     ended.append(Span(self.open_start, self.last_speech_end))
                     self.open_start = None
         return ended

@@ -6,6 +6,12 @@ arrives. What can be done is to decode early: voice activity detection ends an u
 pause and its decode starts at once, beside the stream, so when the stream ends only its last
 utterance is left to decode, however long the stream was.
 
+The decode of the last utterance can start even before a pause ends it: once speech has
+stopped for a moment (64 ms) and no other decode is waited for, the utterance so far is
+decoded on speculation. If speech goes on, that decode is dropped; if the pause ends the
+utterance, or the stream ends, with no speech since, it is the utterance's decode, and the
+answer after a stream's last byte comes that much sooner.
+
 Partials re-decode the open utterance at a steady cadence, cheaply (greedy, no timestamps).
 A new hypothesis is only believed as far as it agrees with the one before it (LocalAgreement):
 the partial grows by the words two decodes in a row agree on, so it does not flicker.
@@ -22,11 +28,13 @@ import numpy as np
 
 from services.asr.decode_queue import PARTIAL, URGENT, DecodeQueue
 from services.asr.engines.base import Segment
-from services.asr.voice_activity import PauseRules, SpeechProbability, UtteranceTracker
+from services.asr.voice_activity import PauseRules, Span, SpeechProbability, UtteranceTracker
 
 SAMPLE_RATE = 16000
 PAD_SAMPLES = SAMPLE_RATE // 5
 """Audio kept around an utterance's speech when it is decoded: 200 ms each side."""
+SPECULATE_AFTER_SILENT_WINDOWS = 2
+"""Silence (32 ms windows) after which the open utterance is decoded on speculation."""
 MIN_PARTIAL_SAMPLES = SAMPLE_RATE // 4
 """Speech heard before a first partial is tried: less seldom holds a whole word."""
 
@@ -96,6 +104,8 @@ class WhisperStream:
         """Where `_audio` starts, in samples from the start of the stream."""
         self._decodes: list[Future[list[Segment]]] = []
         """Ended utterances not yet taken, oldest first."""
+        self._speculation: tuple[Span, Future[list[Segment]]] | None = None
+        """The open utterance's speech as far as it was decoded on speculation, and that decode."""
         self._lock = threading.Lock()  # partial state, written by decode threads
         self._agreement = PartialAgreement()
         self._partial_job: Future[str] | None = None
@@ -115,7 +125,8 @@ class WhisperStream:
             return
         self._audio = np.concatenate([self._audio, audio])
         for span in self._tracker.push(self._speech.push(audio)):
-            self._start_decode(span.start, min(span.end + PAD_SAMPLES, self.samples))
+            self._start_decode(span, min(span.end + PAD_SAMPLES, self.samples))
+        self._maybe_speculate()
         if self._decode_partial is not None:
             self._maybe_start_partial()
         self._drop_decoded_audio()
@@ -124,7 +135,10 @@ class WhisperStream:
         """End the open utterance: its decode starts with the audio to the end."""
         span = self._tracker.end()
         if span is not None:
-            self._start_decode(span.start, self.samples)
+            self._start_decode(span, self.samples)
+        elif self._speculation is not None:  # speech that never reached a window of its own
+            self._speculation[1].cancel()
+            self._speculation = None
 
     def finished(self) -> list[Future[list[Segment]]]:
         """Take the decodes of the ended utterances, oldest first."""
@@ -146,6 +160,9 @@ class WhisperStream:
         for decode in self._decodes:
             decode.cancel()
         self._decodes = []
+        if self._speculation is not None:
+            self._speculation[1].cancel()
+            self._speculation = None
         with self._lock:
             if self._partial_job is not None:
                 self._partial_job.cancel()
@@ -156,13 +173,37 @@ class WhisperStream:
         audio = self._audio[first - self._base : end - self._base].astype(np.float32) / 32768.0
         return audio, first / SAMPLE_RATE
 
-    def _start_decode(self, start: int, end: int) -> None:
+    def _submit_decode(self, start: int, end: int) -> Future[list[Segment]]:
         audio, offset = self._slice(start, end)
         decode = self._decode
-        self._decodes.append(self._queue.submit(URGENT, lambda: [_shifted(s, offset) for s in decode(audio)]))
+        return self._queue.submit(URGENT, lambda: [_shifted(s, offset) for s in decode(audio)])
+
+    def _start_decode(self, span: Span, end: int) -> None:
+        """The utterance `span` has ended: decode it to `end` (or take its speculative decode)."""
+        speculation, self._speculation = self._speculation, None
+        if speculation is not None and speculation[0] == span:
+            self._decodes.append(speculation[1])
+        else:
+            if speculation is not None:
+                speculation[1].cancel()
+            self._decodes.append(self._submit_decode(span.start, end))
         with self._lock:  # a new utterance: its partial starts from nothing
             self._agreement = PartialAgreement()
             self._partial_until = end
+
+    def _maybe_speculate(self) -> None:
+        start = self._tracker.open_start
+        if start is None or self._tracker.silent_windows < SPECULATE_AFTER_SILENT_WINDOWS:
+            return
+        span = Span(start, self._tracker.last_speech_end)
+        if self._speculation is not None:
+            if self._speculation[0] == span:
+                return  # decoding this already
+            self._speculation[1].cancel()  # speech went on since: moot (if not begun)
+            self._speculation = None
+        # Only on a spare decode thread: under load, speculating would delay decodes others wait for.
+        if not self._queue.has_urgent_work():
+            self._speculation = (span, self._submit_decode(span.start, self.samples))
 
     def _maybe_start_partial(self) -> None:
         start = self._tracker.open_start
