@@ -216,7 +216,11 @@ def wav_bytes(pcm: bytes, sample_rate: int, channels: int = 1, sample_width: int
 
 @pytest.fixture(scope="session")
 def orchestrator(
-    tts_server: Server, asr_whisper_server: Server, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    tts_server: Server,
+    asr_whisper_server: Server,
+    realtime_server: Server,
+    models_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     server = start_service(
         "orchestrator",
@@ -224,6 +228,7 @@ def orchestrator(
         tmp_path_factory.mktemp("orchestrator") / "orchestrator.log",
         TTS_SERVICE_URL=tts_server.url,
         ASR_SERVICE_URL=asr_whisper_server.url,
+        REALTIME_SERVICE_URL=realtime_server.url,
     )
     yield server
     server.stop()

@@ -46,9 +46,11 @@ def test_health_reports_every_service(gateway: Gateway) -> None:
     assert {name: report["status"] for name, report in services.items()} == {
         "tts": "ok",
         "asr": "ok",
+        "realtime": "ok",
         "orchestrator": "ok",
     }
     assert services["asr"]["engine"] == "whisper"
+    assert services["realtime"]["engine"] == "whisper"
 
 
 def test_voices_are_listed_through_the_gateway(gateway: Gateway) -> None:

@@ -450,25 +450,12 @@ def test_a_gateway_without_the_service_answers_json(tmp_path: Path) -> None:
         gateway.stop()
 
 
-def test_the_gateways_health_reports_the_realtime_service(
-    tts_server: Server, asr_whisper_server: Server, realtime_server: Server, tmp_path: Path
-) -> None:
-    orchestrator = start_service(
-        "orchestrator",
-        tmp_path,
-        tmp_path / "orchestrator.log",
-        TTS_SERVICE_URL=tts_server.url,
-        ASR_SERVICE_URL=asr_whisper_server.url,
-        REALTIME_SERVICE_URL=realtime_server.url,
-    )
-    try:
-        health = requests.get(f"{orchestrator.url}/healthz/all", timeout=10)
-        assert health.status_code == 200, health.text
-        realtime = health.json()["services"]["realtime"]
-        assert realtime["status"] == "ok" and realtime["service"] == "realtime"
-        assert realtime["engine"] == "whisper" and realtime["active_sessions"] == 0
-    finally:
-        orchestrator.stop()
+def test_the_gateways_health_reports_the_realtime_service(orchestrator: Server) -> None:
+    health = requests.get(f"{orchestrator.url}/healthz/all", timeout=10)
+    assert health.status_code == 200, health.text
+    realtime = health.json()["services"]["realtime"]
+    assert realtime["status"] == "ok" and realtime["service"] == "realtime"
+    assert realtime["engine"] == "whisper" and realtime["max_sessions"] >= 1
 
 
 # Whisper: utterances end at pauses and are decoded beside the stream, so their results come
