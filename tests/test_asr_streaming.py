@@ -27,8 +27,8 @@ from services.asr.voice_activity import WINDOW_SAMPLES, PauseRules, SpeechProbab
 from tests.conftest import WHISPER_DIR
 
 SENTENCES = (
-    "The museum opens at nine in the morning. Visitors can buy tickets at the door or online. "
-    "The first floor holds paintings from the last two centuries."
+    "The museum opens early in the morning. Visitors can buy tickets at the door or online. "
+    "The first floor holds paintings from the last century."
 )
 BLOCK = 3200  # 0.2 s at 16 kHz, as live clients send it
 
