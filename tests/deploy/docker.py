@@ -61,10 +61,15 @@ def stack_environment(image_tag: str, **settings: int) -> dict[str, str]:
 
 
 def remove_images(tag: str) -> None:
-    """The project's images with this tag (the build cache stays, so a rebuild is quick)."""
-    images = set(run(["docker", "images", "--quiet", "--filter", f"reference=*/*:{tag}"]).split())
-    if images:
-        run(["docker", "rmi", "--force", *images], timeout=300)
+    """The project's images with this tag (the build cache stays, so a rebuild is quick).
+
+    Removed by name, not by id: an image built on another (realtime on asr) keeps its parent's
+    id alive, and docker refuses to delete an id with children; a name is untagged, and the
+    layers go with the last image that uses them."""
+    listing = run(["docker", "images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f"reference=*/*:{tag}"])
+    names = sorted(set(listing.split()))
+    if names:
+        run(["docker", "rmi", *names], timeout=300)
 
 
 def container_health(container_id: str) -> str:
