@@ -76,8 +76,8 @@ $(VENV)/.installed-tests: $(VENV)/.installed-services tests/requirements.txt exp
 
 install: $(VENV)/.installed-services
 
-$(VENV)/.installed-bench: $(VENV)/.installed-services clients/requirements-bench.txt
-	$(PIP) install --quiet -r clients/requirements-bench.txt
+$(VENV)/.installed-bench: $(VENV)/.installed-services bench/requirements-bench.txt
+	$(PIP) install --quiet -r bench/requirements-bench.txt
 	@touch $@
 
 # The gateway is the system's nginx: installed from the Debian packages when missing (as root).
@@ -211,25 +211,25 @@ test-swarm: $(VENV)/.installed-tests
 	TEST_STACK=swarm TORCH_INDEX_URL=$(TORCH_INDEX_URL) $(PY) -m pytest -rsP tests/deploy/test_swarm.py
 
 bench-swarm: $(VENV)/.installed-bench
-	$(PY) -m clients.bench_swarm
+	$(PY) -m bench.bench_swarm
 
 bench: run $(VENV)/.installed-bench
-	$(PY) -m clients.bench_tts --url http://127.0.0.1:$(TTS_PORT)
-	$(PY) -m clients.bench_peers --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
-	$(PY) -m clients.bench_streams --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
-	$(PY) -m clients.bench_gateway --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
-	$(PY) -m clients.bench_openai --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
-	$(PY) -m clients.bench_tts_matrix
-	$(PY) -m clients.bench_asr --tts-url http://127.0.0.1:$(TTS_PORT)
-	$(PY) -m clients.bench_asr_peers --tts-url http://127.0.0.1:$(TTS_PORT)
-	$(PY) -m clients.bench_realtime --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m bench.bench_tts --url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m bench.bench_peers --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
+	$(PY) -m bench.bench_streams --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
+	$(PY) -m bench.bench_gateway --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m bench.bench_openai --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
+	$(PY) -m bench.bench_tts_matrix
+	$(PY) -m bench.bench_asr --tts-url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m bench.bench_asr_peers --tts-url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m bench.bench_realtime --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
 
 USERS ?= 10
 SPAWN_RATE ?= 2
 DURATION ?= 60s
 load: run $(VENV)/.installed-bench
 	@mkdir -p bench/results
-	$(VENV)/bin/locust -f clients/locustfile.py --headless --host http://127.0.0.1:$(GATEWAY_PORT) \
+	$(VENV)/bin/locust -f bench/locustfile.py --headless --host http://127.0.0.1:$(GATEWAY_PORT) \
 		--users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(DURATION) --only-summary \
 		--csv bench/results/load-$(USERS)u --html bench/results/load-$(USERS)u.html
 

@@ -1,1 +1,1 @@
-"""Reference clients, benchmarks and the harness that starts services for them and the tests."""
+"""Reference clients: stream speech, echo a recording, recognize live speech."""

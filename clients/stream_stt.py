@@ -8,7 +8,7 @@ being spoken on one line as it grows, each finished utterance on a line of its o
     python clients/stream_stt.py --url ws://localhost:8084/api/stt/ws --input speech.wav
 
 The WAV may have any rate, 16-bit samples, one channel or more (mixed down to one). The
-microphone needs the `sounddevice` package (clients/requirements-bench.txt) and PortAudio.
+microphone needs the `sounddevice` package (bench/requirements-bench.txt) and PortAudio.
 """
 
 from __future__ import annotations

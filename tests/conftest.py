@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clients.harness import ROOT, Endpoint, Server, start_gateway, start_service
+from bench.harness import ROOT, Endpoint, Server, start_gateway, start_service
 from export.asr_models import export_local_vosk, export_local_whisper
 
 pytest_plugins = ["tests.deploy.stacks"]

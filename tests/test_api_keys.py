@@ -13,7 +13,7 @@ import openai
 import pytest
 import requests
 
-from clients.harness import Gateway, start_gateway, start_service
+from bench.harness import Gateway, start_gateway, start_service
 from tests.conftest import VOICE_ID
 from tests.test_intelligibility import words
 

@@ -14,7 +14,7 @@ import pytest
 import requests
 import soxr
 
-from clients.harness import Server
+from bench.harness import Server
 from tests.conftest import encode_pcm, pcm_to_float, wav_bytes
 from tests.media import encode_file
 from tests.test_intelligibility import SENTENCES, words

@@ -18,7 +18,7 @@ import pytest
 import requests
 from faster_whisper.vad import get_vad_model
 
-from clients.harness import Server
+from bench.harness import Server
 from services.asr.decode_queue import PARTIAL, URGENT, DecodeQueue
 from services.asr.engines.base import LiveOptions, RecognitionOptions, Segment, Transcript
 from services.asr.engines.whisper_engine import WhisperEngine, WhisperOptions

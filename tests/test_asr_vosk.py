@@ -16,7 +16,7 @@ import pytest
 import requests
 import soxr
 
-from clients.harness import Server
+from bench.harness import Server
 from services.asr.engines.base import RecognitionOptions, Transcript
 from services.asr.engines.vosk_engine import VoskEngine
 from services.asr.wav_header import parse_wav_header

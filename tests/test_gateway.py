@@ -15,7 +15,7 @@ import jiwer
 import pytest
 import requests
 
-from clients.harness import ROOT, Gateway, Server, start_gateway, start_service
+from bench.harness import ROOT, Gateway, Server, start_gateway, start_service
 from tests.conftest import encode_pcm, pcm_to_float, transcribe
 from tests.test_asr_service import read_response
 from tests.test_intelligibility import words

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from clients.harness import ROOT, nginx_binary
+from bench.harness import ROOT, nginx_binary
 
 SERVICES = {
     "TTS_SERVICE_URL": "http://tts:8082",

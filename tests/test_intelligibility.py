@@ -8,7 +8,7 @@ import jiwer
 import pytest
 import requests
 
-from clients.harness import Server
+from bench.harness import Server
 from tests.conftest import pcm_to_float, transcribe
 
 SENTENCES = [

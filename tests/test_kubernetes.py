@@ -25,7 +25,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from clients.harness import ROOT
+from bench.harness import ROOT
 from services.asr.models import MANIFEST_NAME as ASR_MANIFEST
 from services.tts.voices import MANIFEST_NAME as TTS_MANIFEST
 

@@ -21,7 +21,7 @@ import requests
 import srt
 import webvtt
 
-from clients.harness import Gateway
+from bench.harness import Gateway
 from tests.conftest import VOICE_ID, WHISPER_DIR, pcm_to_float, transcribe
 from tests.media import RECORDINGS, decode_file, encode_file, opus_input_rate, to_16k
 from tests.test_asr_service import read_response

@@ -17,7 +17,7 @@ import openai
 import pytest
 import requests
 
-from clients.harness import Server, start_service
+from bench.harness import Server, start_service
 from tests.conftest import pcm_to_float, wav_bytes
 from tests.media import encode_file
 from tests.test_asr_vosk import korean_speech

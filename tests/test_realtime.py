@@ -27,7 +27,7 @@ import soxr
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from clients.harness import ROOT, Endpoint, Gateway, Server, free_port, start_gateway, start_service, wait_for_port
+from bench.harness import ROOT, Endpoint, Gateway, Server, free_port, start_gateway, start_service, wait_for_port
 from services.asr.engines.base import Alternative, Utterance, Word
 from services.realtime import protocol
 from services.realtime.app import close_reason

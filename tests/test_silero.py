@@ -18,7 +18,7 @@ import requests
 import soxr
 import torch
 
-from clients.harness import Server, start_service
+from bench.harness import Server, start_service
 from export.silero import VOICE_ID, export_silero
 from services.tts.engines.silero import SymbolTokenizer
 from services.tts.text.normalize import normalize_text

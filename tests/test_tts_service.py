@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from clients.harness import Server
+from bench.harness import Server
 from export.verify import speech_stats
 from tests.conftest import pcm_to_float
 

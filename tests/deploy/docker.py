@@ -17,7 +17,7 @@ from pathlib import Path
 
 import requests
 
-from clients.harness import ROOT, free_port
+from bench.harness import ROOT, free_port
 from services.common.health import is_healthy
 
 # What the engine and the CLI need from the caller's environment, and whether the PyTorch index

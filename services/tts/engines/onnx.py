@@ -14,7 +14,7 @@ def create_session(model_path: Path, threads: int) -> ort.InferenceSession:
     specific) rewrites; the layout rewrites that depend on this CPU are applied here at load.
     Sessions are created after gunicorn forks: onnxruntime sessions are not fork-safe.
     With the model optimized at export, the level chosen here changes nothing measurable
-    (`clients/bench_tts_matrix.py`: within 1% from disabled to all).
+    (`bench/bench_tts_matrix.py`: within 1% from disabled to all).
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

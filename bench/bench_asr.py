@@ -24,8 +24,8 @@ import numpy as np
 import requests
 import soxr
 
-from clients.harness import ROOT, Server, start_service
-from clients.timing import send_body
+from bench.harness import ROOT, Server, start_service
+from bench.timing import send_body
 from export.asr_models import export_local_vosk
 from services.asr.models import find_models
 from services.asr.wav_header import parse_wav_header

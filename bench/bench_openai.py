@@ -19,9 +19,9 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from clients.bench_tts import PARAGRAPH
-from clients.harness import ROOT
-from clients.timing import PostTiming, timed_post
+from bench.bench_tts import PARAGRAPH
+from bench.harness import ROOT
+from bench.timing import PostTiming, timed_post
 
 RESPONSE_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 REFERENCE = "/api/tts pcm"

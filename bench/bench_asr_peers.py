@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from clients.harness import ROOT, free_port, start_service, wait_for_port
+from bench.harness import ROOT, free_port, start_service, wait_for_port
 from services.asr.engines.base import RecognitionOptions
 from services.asr.engines.whisper_engine import transcribe_options
 from services.asr.models import find_models

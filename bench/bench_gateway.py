@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from clients.timing import send_body
+from bench.timing import send_body
 
 SENTENCE = "Hello world, this is a streaming TTS test."
 ECHO_SENTENCE = "Please call me back as soon as you get this message."

