@@ -4,7 +4,8 @@
     python nginx/render.py --output /etc/nginx/nginx.conf --listen 0.0.0.0 ...    # container
 
 Reads the same settings as the rest of the stack (GATEWAY_PORT, TTS_SERVICE_URL,
-ASR_SERVICE_URL, REALTIME_SERVICE_URL, ORCHESTRATOR_URL, REQUEST_TIMEOUT, MAX_AUDIO_DURATION),
+ASR_SERVICE_URL, REALTIME_SERVICE_URL, ORCHESTRATOR_URL, REQUEST_TIMEOUT, MAX_AUDIO_DURATION,
+TTS_READER_GRACE_SECONDS),
 and GATEWAY_RESOLVER:
 a DNS server (Swarm's is 127.0.0.11) that makes the gateway resolve the services' names again
 as replicas come and go, instead of once at start. Standard library only, so the gateway image
@@ -14,6 +15,7 @@ needs nothing but Python and nginx.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import sys
@@ -93,6 +95,7 @@ def values(args: argparse.Namespace) -> dict[str, str]:
         "GATEWAY_REALTIME_TARGET": targets["realtime"],
         "GATEWAY_ORCHESTRATOR_TARGET": targets["orchestrator"],
         "GATEWAY_REQUEST_TIMEOUT": str(int(setting("REQUEST_TIMEOUT", "60"))),
+        "GATEWAY_TTS_SEND_TIMEOUT": str(math.ceil(float(setting("TTS_READER_GRACE_SECONDS", "10")))),
         "GATEWAY_MAX_AUDIO_SECONDS": str(max_seconds),
         "GATEWAY_MAX_AUDIO_BODY": str(max_seconds * LARGEST_BYTES_PER_SECOND + WAV_HEADER_ROOM),
     }

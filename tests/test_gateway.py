@@ -255,7 +255,7 @@ def test_past_capacity_requests_get_503_with_retry_after_and_health_still_answer
         assert refused and any(answer.status_code == 200 for answer in answers)
         for answer in refused:
             assert answer.headers["Content-Type"].startswith("application/json")
-            assert answer.headers["Retry-After"] == "1"
+            assert int(answer.headers["Retry-After"]) >= 1
         assert requests.post(f"{stack.url}/api/tts", json={"text": "Back to normal."}, timeout=30).status_code == 200
     finally:
         stack.stop()

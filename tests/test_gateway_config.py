@@ -48,7 +48,7 @@ def test_fixed_addresses_get_upstream_groups_with_keepalive(tmp_path: Path) -> N
 
 @pytest.mark.parametrize("listen", ["127.0.0.1", "0.0.0.0"])
 def test_the_gateway_listens_where_it_is_told(tmp_path: Path, listen: str) -> None:
-    assert f"listen {listen}:8000;" in render(tmp_path, listen, GATEWAY_PORT="8000")
+    assert f"listen {listen}:8000 sndbuf=128k;" in render(tmp_path, listen, GATEWAY_PORT="8000")
 
 
 def test_with_a_resolver_service_names_are_resolved_per_request(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,3 +19,36 @@ def set_body_read_timeout(environ: Mapping[str, Any], seconds: float) -> None:
     sock = environ.get("gunicorn.socket")
     if sock is not None:
         sock.settimeout(seconds)
+
+
+class ClientConnection:
+    """The client socket of a streamed response, for the limits a streaming app sets itself.
+
+    gunicorn's threaded worker puts the socket in the environment; a server that does not
+    (meinheld) gets none of these limits, and `drop` only ends the response.
+    """
+
+    def __init__(self, environ: Mapping[str, Any]) -> None:
+        self._sock: socket.socket | None = environ.get("gunicorn.socket")
+
+    def bound_send_buffer(self, size: int) -> None:
+        """Queue at most about `size` bytes in the kernel for this client.
+
+        Unbounded, Linux grows a send buffer to megabytes for a client that does not read,
+        and each byte queued there is audio synthesized that nobody has taken.
+        """
+        if self._sock is not None:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+
+    def bound_send_wait(self, seconds: float) -> None:
+        """Fail a send that waits longer than `seconds` for the client to take anything."""
+        if self._sock is not None:
+            self._sock.settimeout(seconds)
+
+    def drop(self) -> None:
+        """Cut the connection, so the client sees a broken stream rather than a short one."""
+        if self._sock is not None:
+            try:
+                self._sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already gone

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+Number = TypeVar("Number", int, float)
 
 
 class ConfigError(ValueError):
@@ -30,6 +33,21 @@ def env_int(name: str, default: int, minimum: int | None = None, maximum: int | 
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    return _bounded(name, value, minimum, maximum)
+
+
+def env_float(name: str, default: float, minimum: float | None = None, maximum: float | None = None) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    return _bounded(name, value, minimum, maximum)
+
+
+def _bounded(name: str, value: Number, minimum: Number | None, maximum: Number | None) -> Number:
     if minimum is not None and value < minimum:
         raise ConfigError(f"{name}={value} is below the minimum {minimum}")
     if maximum is not None and value > maximum:

@@ -155,6 +155,12 @@ class CodecEncoder:
             self._container.close()
 
 
+def bytes_per_second(name: str, sample_rate: int) -> int:
+    """About how many bytes a second of audio takes in encoding `name` (PCM's size at most)."""
+    bit_rate = ENCODINGS[name].bit_rate
+    return bit_rate // 8 if bit_rate else 2 * sample_rate
+
+
 def open_encoder(name: str, sample_rate: int) -> StreamEncoder:
     """A new encoder for one of ENCODINGS at `sample_rate`."""
     encoding = ENCODINGS[name]

@@ -9,6 +9,7 @@ import falcon
 
 from services.common.app import create_service_app
 from services.common.audio import PCM_S16LE
+from services.common.client_socket import ClientConnection
 from services.common.logs import configure_logging
 from services.tts import openai_speech
 from services.tts import request as speech_request
@@ -30,13 +31,15 @@ class TtsResource:
         self._as_wav = as_wav
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._respond(resp, speech_request.from_json_body(req, self._max_text_chars))
+        self._respond(req, resp, speech_request.from_json_body(req, self._max_text_chars))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._respond(resp, speech_request.from_query(req, self._max_text_chars))
+        self._respond(req, resp, speech_request.from_query(req, self._max_text_chars))
 
-    def _respond(self, resp: falcon.Response, request: SpeechRequest) -> None:
-        stream = self._speech.stream(request, "wav" if self._as_wav else "pcm", self._frame_bytes)
+    def _respond(self, req: falcon.Request, resp: falcon.Response, request: SpeechRequest) -> None:
+        stream = self._speech.stream(
+            request, "wav" if self._as_wav else "pcm", self._frame_bytes, ClientConnection(req.env)
+        )
         resp.status = falcon.HTTP_200
         resp.content_type = "audio/wav" if self._as_wav else "application/octet-stream"
         resp.set_header("X-Audio-Format", PCM_S16LE)
@@ -89,6 +92,7 @@ def create_app(settings: TtsSettings | None = None) -> falcon.App:
     else:
         _LOG.error("no voice found in %s; run 'make export'", settings.voices_dir)
     speech = Speech(settings, voices)
+    speech.warm_up()
     if settings.default_voice and settings.default_voice not in voices:
         _LOG.error("TTS_DEFAULT_VOICE=%s is not among the loaded voices", settings.default_voice)
 

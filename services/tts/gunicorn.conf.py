@@ -20,8 +20,8 @@ from services.common.gunicorn_settings import worker_class as _worker_class
 bind = f"{env_str('TTS_HOST', '127.0.0.1')}:{env_int('TTS_PORT', 8082, minimum=1, maximum=65535)}"
 workers = env_int("TTS_WORKERS", 1, minimum=1)
 worker_class = _worker_class(env_str("TTS_WORKER_CLASS", "gthread"))
-# Enough threads for TTS_MAX_STREAMS (8) streams at work and TTS_MAX_QUEUE (16) waiting.
-threads = env_int("TTS_THREADS", 32, minimum=1)  # used by the gthread worker only
+# Enough threads for TTS_MAX_STREAMS (24) streams at work and TTS_MAX_QUEUE (16) waiting.
+threads = env_int("TTS_THREADS", 48, minimum=1)  # used by the gthread worker only
 timeout = env_int("TTS_WORKER_TIMEOUT", 120, minimum=10)
 graceful_timeout = 10
 keepalive = 5

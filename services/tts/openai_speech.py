@@ -19,6 +19,7 @@ from typing import Any
 
 import falcon
 
+from services.common.client_socket import ClientConnection
 from services.common.config import ConfigError
 from services.common.errors import api_error
 from services.tts.request import SpeechRequest, read_json_object, speed_field, text_field
@@ -163,7 +164,7 @@ class SpeechResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         request = parse_request(read_json_object(req, self._max_chars), self._max_chars, self._voices)
-        stream = self._speech.stream(request.speech, request.response_format)
+        stream = self._speech.stream(request.speech, request.response_format, connection=ClientConnection(req.env))
         resp.status = falcon.HTTP_200
         if request.stream_format == "sse":
             resp.content_type = "text/event-stream"

@@ -1,35 +1,71 @@
 """The speech engine layer every TTS front door calls: a validated request in, a stream out.
 
 It resolves the voice, normalizes and splits the text, admits the stream (or refuses it with
-503 past capacity), and decides how the first sentence is cut; the front doors only parse
-their protocol and frame the stream in its shape.
+503 past capacity, see services.tts.scheduling), and decides how the first sentence is cut;
+the front doors only parse their protocol and frame the stream in its shape.
 """
 
 from __future__ import annotations
 
-import os
+import logging
+import time
 
 import falcon
 
-from services.common.admission import AdmissionGate
-from services.common.encoding import open_encoder
+from services.common.client_socket import ClientConnection
+from services.common.encoding import bytes_per_second, open_encoder
 from services.common.errors import api_error
 from services.tts.request import SpeechRequest
-from services.tts.settings import TtsSettings
+from services.tts.scheduling import Overloaded, SynthesisScheduler
+from services.tts.settings import CORES, TtsSettings
 from services.tts.stream import SpeechStream
 from services.tts.text.normalize import has_speakable_content, normalize_text
 from services.tts.text.segment import cut_first_clause, split_into_pieces
 from services.tts.voices import Voice, default_voice_id
 
-_CORES = len(os.sched_getaffinity(0))  # the cores this process may run on
+_LOG = logging.getLogger(__name__)
+
+# Spoken at start by each voice: it loads the models' kernels and measures the voice's speed
+# before the first client's stream is admitted on it. Long enough to be cut in spans as a
+# stream under load is, so the measure includes the context decoded twice.
+WARM_UP_TEXT = (
+    "Hello there, this is a sentence that warms the voice up before anyone asks for it, "
+    "and measures how fast it speaks on this machine."
+)
+# A client's kernel send buffer holds about this much audio at the most (see `stream`).
+_MIN_SEND_BUFFER, _MAX_SEND_BUFFER = 16 << 10, 512 << 10
 
 
 class Speech:
     def __init__(self, settings: TtsSettings, voices: dict[str, Voice]) -> None:
         self._settings = settings
         self.voices = voices
-        self._gate = AdmissionGate(settings.max_streams, settings.max_queue, settings.queue_seconds)
+        self.scheduler = SynthesisScheduler(
+            settings.synthesis_slots,
+            settings.ort_threads,
+            CORES,
+            settings.max_streams,
+            settings.max_queue,
+            settings.queue_seconds,
+            settings.admit_load,
+        )
         self.default_voice = settings.default_voice or default_voice_id(voices)
+
+    def warm_up(self) -> None:
+        """Synthesize a sentence with each voice, measuring its speed for admission."""
+        first_part_seconds = self._settings.first_part_ms / 1000
+        max_span_seconds = self._settings.span_ms / 1000
+        for voice in self.voices.values():
+            rate = self.scheduler.rate(voice.id)
+            for _ in range(2):  # the first run loads kernels: the second one is measured
+                began = time.perf_counter()
+                parts = voice.synthesizer.synthesize(WARM_UP_TEXT, 1.0, first_part_seconds, max_span_seconds)
+                samples = sum(part.size for part in parts)
+                elapsed = time.perf_counter() - began
+            seconds = samples / voice.synthesizer.sample_rate
+            rate.add_text(len(WARM_UP_TEXT), seconds)
+            rate.add_step(elapsed, seconds)
+            _LOG.info("voice %s: real-time factor %.3f at warm-up", voice.id, rate.real_time_factor)
 
     def voice(self, requested: str | None) -> Voice:
         if not self.voices:
@@ -42,9 +78,16 @@ class Speech:
             )
         return self.voices[voice_id]
 
-    def stream(self, request: SpeechRequest, encoding: str, frame_bytes: int | None = None) -> SpeechStream:
+    def stream(
+        self,
+        request: SpeechRequest,
+        encoding: str,
+        frame_bytes: int | None = None,
+        connection: ClientConnection | None = None,
+    ) -> SpeechStream:
         """Speech for `request`, encoded as `encoding` (see services.common.encoding), not yet
-        synthesized: the returned stream synthesizes as it is iterated."""
+        synthesized: the returned stream synthesizes as it is iterated, and sends on
+        `connection` (bounded there to what a real-time listener needs)."""
         voice = self.voice(request.voice)
         if request.speed != 1.0 and not voice.synthesizer.supports_speed:
             raise api_error(
@@ -54,26 +97,42 @@ class Speech:
         if not has_speakable_content(text):
             raise api_error(falcon.HTTP_422, "nothing_to_say", "the text has no words this voice can say")
         pieces = split_into_pieces(text, self._settings.max_piece_chars)
+        voice_speed = min(request.speed, voice.synthesizer.max_speed)
         # The place is held until the stream is closed (finished, or the client went away).
-        self._gate.enter()
+        try:
+            place = self.scheduler.admit(voice.id, len(text), voice_speed)
+        except Overloaded as overloaded:
+            raise api_error(
+                falcon.HTTP_503, "overloaded", str(overloaded), headers={"Retry-After": str(overloaded.retry_after)}
+            ) from None
         # Alone on the CPU, the first 300 ms of the first sentence are decoded ahead of its
         # rest: the split decodes context frames twice, idle time well spent on a quick first
         # chunk. With other streams that double work would come out of their throughput, so a
         # first sentence with a clause is cut after it instead, at no cost; one without is
         # still split, as a first chunk that waits for a whole sentence comes far too late.
-        # With more streams than cores, each decodes that many times slower: a first part as
-        # many times longer lasts until the rest is ready, so the player does not stall.
+        # With more streams than cores, many start together and each waits longer for its
+        # next turn: a first part as many times longer lasts until then, so the player does
+        # not stall. Later steps are bounded to `span_ms` of audio while others synthesize, so
+        # a new stream's first audio never waits behind a long decode.
         first_part_seconds = self._settings.first_part_ms / 1000
-        if self._gate.active > 1:
+        max_span_seconds = 0.0
+        synthesizing = self.scheduler.synthesizing
+        if synthesizing > 1:
+            max_span_seconds = self._settings.span_ms / 1000
             cut = cut_first_clause(pieces)
             if len(cut) > len(pieces):
                 first_part_seconds, pieces = 0.0, cut
             else:
-                first_part_seconds *= max(1.0, self._gate.active / _CORES)
+                first_part_seconds *= max(1.0, synthesizing / CORES)
+        if connection is not None:
+            # Synthesis runs ahead of the client by what the send buffer holds, at the most.
+            wanted = round(self._settings.ahead_seconds * bytes_per_second(encoding, request.sample_rate))
+            connection.bound_send_buffer(min(_MAX_SEND_BUFFER, max(_MIN_SEND_BUFFER, wanted)))
+            connection.bound_send_wait(self._settings.reader_grace_seconds)
         try:
             encoder = open_encoder(encoding, request.sample_rate)
         except Exception:
-            self._gate.leave()
+            self.scheduler.leave(place)
             raise
         return SpeechStream(
             voice.id,
@@ -83,6 +142,10 @@ class Speech:
             request.sample_rate,
             encoder,
             first_part_seconds,
+            self.scheduler,
+            place,
+            max_span_seconds,
+            self._settings.reader_grace_seconds,
+            connection,
             frame_bytes,
-            on_close=self._gate.leave,
         )

@@ -1,18 +1,45 @@
-"""The streaming response: synthesize one piece, send its encoded audio, then the next piece."""
+"""The streaming response: synthesize one step, send its encoded audio, then the next step."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
 from services.common.audio import StreamResampler, TempoStretch, cut_frames
+from services.common.client_socket import ClientConnection
 from services.common.encoding import StreamEncoder
+from services.tts.scheduling import StreamPlace, SynthesisScheduler
 from services.tts.voices import Synthesizer
 
 _LOG = logging.getLogger(__name__)
+
+
+class ReaderPace:
+    """Whether a client takes audio at least as fast as it plays, give or take a grace period.
+
+    Only the time spent waiting for the client to take audio counts against it, not the time
+    spent synthesizing: a client that took `audio` seconds of audio while the server waited
+    `waited` seconds on it has fallen `waited - audio` seconds behind real time. Audio taken
+    early is credit: a player holding it has that much to play.
+    """
+
+    def __init__(self, grace_seconds: float) -> None:
+        self.grace_seconds = grace_seconds
+        self.behind_seconds = 0.0
+        self.audio_seconds = 0.0
+        self.waited_seconds = 0.0
+
+    def took(self, audio_seconds: float, waited_seconds: float) -> None:
+        self.audio_seconds += audio_seconds
+        self.waited_seconds += waited_seconds
+        self.behind_seconds += waited_seconds - audio_seconds
+
+    @property
+    def too_slow(self) -> bool:
+        return self.behind_seconds > self.grace_seconds
 
 
 class SpeechStream:
@@ -21,6 +48,9 @@ class SpeechStream:
     Nothing is synthesized before the server asks for the first chunk, and nothing after
     the server closes the body: when a client disconnects, the server calls `close()`, the
     generators stop at their current `yield`, and the remaining pieces are never synthesized.
+
+    Each step of synthesis waits for its turn on the CPU (see services.tts.scheduling); a
+    client that takes audio slower than real time beyond `reader_grace_seconds` is dropped.
 
     With `frame_bytes`, the encoded stream is re-cut into frames of exactly that size (the
     native PCM contract); without, each chunk leaves as soon as the encoder gives it.
@@ -35,8 +65,12 @@ class SpeechStream:
         sample_rate: int,
         encoder: StreamEncoder,
         first_part_seconds: float,
+        scheduler: SynthesisScheduler,
+        place: StreamPlace,
+        max_span_seconds: float,
+        reader_grace_seconds: float,
+        connection: ClientConnection | None = None,
         frame_bytes: int | None = None,
-        on_close: Callable[[], None] = lambda: None,
     ) -> None:
         self.voice_id = voice_id
         self._synthesizer = synthesizer
@@ -49,7 +83,14 @@ class SpeechStream:
         self.sample_rate = sample_rate
         self._encoder = encoder
         self._first_part_seconds = first_part_seconds
-        self._on_close = on_close
+        self._scheduler = scheduler
+        self._place = place
+        self._max_span_seconds = max_span_seconds
+        self._reader = ReaderPace(reader_grace_seconds)
+        self._connection = connection
+        self.dropped = False
+        self._handed_at: float | None = None
+        """When the chunk the server is sending now was handed to it (None: none is)."""
         self.pieces_done = 0
         self.samples = 0
         """Audio samples encoded so far, at `sample_rate`."""
@@ -77,18 +118,54 @@ class SpeechStream:
         return self._encoder.encode(audio)
 
     def _encoded_pieces(self) -> Iterator[bytes]:
+        handed_out = 0  # samples in the chunks yielded so far
         for index, piece in enumerate(self._pieces):
             # Only the first piece is worth decoding in two parts: later pieces are made
             # while the client is still playing earlier audio.
             first_part = self._first_part_seconds if index == 0 else 0.0
-            for audio in self._synthesizer.synthesize(piece, self._speed, first_part):
+            parts = self._synthesizer.synthesize(piece, self._speed, first_part, self._max_span_seconds)
+            while (audio := self._next_part(parts)) is not None:
                 # An encoder may hold a short chunk back; an empty chunk is not sent (in a
                 # chunked response it would read as the end).
-                if chunk := self._encode(audio):
-                    yield chunk
+                if not (chunk := self._encode(audio)):
+                    continue
+                self._scheduler.sent(self._place, self.samples / self.sample_rate)
+                self._handed_at = time.monotonic()
+                yield chunk
+                self._reader.took((self.samples - handed_out) / self.sample_rate, time.monotonic() - self._handed_at)
+                self._handed_at = None
+                handed_out = self.samples
+                if self._reader.too_slow:
+                    self._drop_slow_reader()
+                    return
             self.pieces_done += 1
+        self._scheduler.synthesis_done(self._place)
         if tail := self._finish():
             yield tail
+
+    def _next_part(self, parts: Iterator[np.ndarray]) -> np.ndarray | None:
+        """The next part of a piece's audio, synthesized in this stream's turn on the CPU."""
+        with self._scheduler.turn(self._place):
+            began = time.perf_counter()
+            audio = next(parts, None)
+            slot_seconds = time.perf_counter() - began
+        if audio is not None:
+            self._scheduler.record_step(self._place, slot_seconds, audio.size / self._synthesizer.sample_rate)
+        return audio
+
+    def _drop_slow_reader(self) -> None:
+        self.dropped = True
+        _LOG.warning(
+            "dropped a client reading slower than real time: it took %.1f s of audio in %.1f s of waiting "
+            "(grace %.0f s), after %d of %d pieces",
+            self._reader.audio_seconds,
+            self._reader.waited_seconds,
+            self._reader.grace_seconds,
+            self.pieces_done,
+            len(self._pieces),
+        )
+        if self._connection is not None:
+            self._connection.drop()
 
     def __iter__(self) -> Iterator[bytes]:
         return self._chunks
@@ -96,9 +173,18 @@ class SpeechStream:
     def close(self) -> None:
         self._chunks.close()
         self._encoder.close()
-        self._on_close()
+        self._scheduler.leave(self._place)
         elapsed = time.perf_counter() - self._started
-        if self.pieces_done < len(self._pieces):
+        stalled_for = time.monotonic() - self._handed_at if self._handed_at is not None else 0.0
+        if stalled_for >= self._reader.grace_seconds:
+            # The send timed out (ClientConnection.bound_send_wait): the client took nothing.
+            _LOG.warning(
+                "dropped a client that took no audio for %.1f s, after %d of %d pieces",
+                stalled_for,
+                self.pieces_done,
+                len(self._pieces),
+            )
+        elif self.pieces_done < len(self._pieces) and not self.dropped:
             _LOG.info(
                 "stream closed by the client after %d of %d pieces (%.2f s); synthesis stopped",
                 self.pieces_done,

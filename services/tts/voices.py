@@ -25,8 +25,12 @@ class Synthesizer(Protocol):
     max_speed: float
     """The fastest the model itself speaks; the stream time-stretches speech that must be faster."""
 
-    def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
-        """Float32 mono audio for one piece of text, in one or more consecutive parts."""
+    def synthesize(
+        self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0, max_span_seconds: float = 0.0
+    ) -> Iterator[np.ndarray]:
+        """Float32 mono audio for one piece of text, in one or more consecutive parts: the
+        first `first_part_seconds` long, none longer than `max_span_seconds` where the engine
+        can cut spans (0: no bound)."""
         ...
 
 

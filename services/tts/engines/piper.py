@@ -135,21 +135,23 @@ class PiperVoice:
             audio = audio * self._gain
         return audio
 
-    def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
+    def synthesize(
+        self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0, max_span_seconds: float = 0.0
+    ) -> Iterator[np.ndarray]:
         """Float32 mono audio at `self.sample_rate` for one piece of normalized text.
 
         With `first_part_seconds`, that many seconds are decoded and yielded first, then the
-        rest in as few spans as keep a real-time player fed (see `_next_span_end`). Each
-        split costs the context frames decoded twice. Without it, the piece comes as one array.
+        rest in as few spans as keep a real-time player fed (see `_next_span_end`). With
+        `max_span_seconds`, no span is longer: each is one step that other streams' steps may
+        follow. Each split costs the context frames decoded twice. Without either, the piece
+        comes as one array.
         """
         latent = self.encode(text, speed)
         if latent is None:
             return
-        first = round(first_part_seconds * self.sample_rate / self.hop_length)
-        if not first or first + self.context_frames >= latent.frames:
-            yield self.decode(latent, 0, latent.frames)
-            return
-        start, end = 0, first
+        first = self._frames(first_part_seconds)
+        longest = self._frames(max_span_seconds) or latent.frames
+        start, end = 0, self._span_end(0, first or longest, latent.frames)
         playing_since = 0.0
         while True:
             began = time.perf_counter()
@@ -159,10 +161,22 @@ class PiperVoice:
             yield audio
             if end == latent.frames:
                 return
+            if not first:
+                start, end = end, self._span_end(end, longest, latent.frames)
+                continue
             # The consumer asks for more once it has sent the audio: a player starts then.
             playing_since = playing_since or time.perf_counter()
             in_hand = end * self.hop_length / self.sample_rate - (time.perf_counter() - playing_since)
-            start, end = end, self._next_span_end(end, latent.frames, in_hand, seconds_per_frame, first)
+            affordable = self._next_span_end(end, latent.frames, in_hand, seconds_per_frame, first)
+            start, end = end, self._span_end(end, min(affordable, end + longest) - end, latent.frames)
+
+    def _frames(self, seconds: float) -> int:
+        return round(seconds * self.sample_rate / self.hop_length)
+
+    def _span_end(self, start: int, length: int, total: int) -> int:
+        """`start + length`, or the end of the piece when less than a context would be left."""
+        end = start + length
+        return total if end + self.context_frames >= total else end
 
     def _next_span_end(
         self, start: int, total: int, seconds_in_hand: float, seconds_per_frame: float, minimum: int

@@ -78,7 +78,9 @@ class SileroVoice:
             feeds[name] = value
         return feeds
 
-    def synthesize(self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0) -> Iterator[np.ndarray]:
+    def synthesize(
+        self, text: str, speed: float = 1.0, first_part_seconds: float = 0.0, max_span_seconds: float = 0.0
+    ) -> Iterator[np.ndarray]:
         """Audio for one piece of text, in one part (the graph has no span decoding)."""
         tokens = self._tokenize(text)
         if len(tokens) > len(self._tokenize("")):
