@@ -217,6 +217,9 @@ bench: run $(VENV)/.installed-bench
 	$(PY) -m bench.bench_tts --url http://127.0.0.1:$(TTS_PORT)
 	$(PY) -m bench.bench_peers --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
 	$(PY) -m bench.bench_streams --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
+	$(PY) -m bench.bench_tts_load --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
+	$(PY) -m bench.bench_capacity --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
+	$(PY) -m bench.bench_tts_memory
 	$(PY) -m bench.bench_gateway --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
 	$(PY) -m bench.bench_openai --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
 	$(PY) -m bench.bench_tts_matrix

@@ -73,6 +73,18 @@ def read_until_closed(sock: socket.socket, timeout: float = 60) -> int:
     return total
 
 
+def worker_rss_mb(server: Server) -> float:
+    """Resident memory of the gunicorn worker under `server`'s master process, in MB."""
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue  # a process that ended meanwhile
+        if int(fields.get("PPid", "0")) == server.process.pid:
+            return int(fields["VmRSS"].split()[0]) / 1024
+    raise AssertionError("no worker process found")
+
+
 def wait_for_admission(server: Server, timeout: float = 60) -> requests.Response:
     deadline = time.monotonic() + timeout
     while True:
@@ -154,3 +166,30 @@ def test_a_listener_slower_than_real_time_is_dropped(one_place_tts: Server, tmp_
     assert received < 30 * BYTES_PER_SECOND  # cut long before the minute of audio
     assert "dropped a client reading slower than real time" in (tmp_path / "tts.log").read_text()
     assert wait_for_admission(one_place_tts).status_code == 200
+
+
+def test_memory_after_parallel_bursts_stays_bounded(tts_alone: Server) -> None:
+    """Eight streams at once, three times over: the worker's memory stays under a bound and
+    does not grow burst after burst (a worker once grew with the most streams it ever ran)."""
+
+    def burst() -> None:
+        threads = [
+            threading.Thread(
+                target=requests.post,
+                args=(f"{tts_alone.url}/api/tts",),
+                kwargs={"json": {"text": PARAGRAPH}, "timeout": 120},
+            )
+            for _ in range(8)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    burst()
+    after_first = worker_rss_mb(tts_alone)
+    burst()
+    burst()
+    after_third = worker_rss_mb(tts_alone)
+    assert after_third < 450, (after_first, after_third)
+    assert after_third < after_first + 25, (after_first, after_third)

@@ -11,6 +11,7 @@ from services.common.app import create_service_app
 from services.common.audio import PCM_S16LE
 from services.common.client_socket import ClientConnection
 from services.common.logs import configure_logging
+from services.common.memory import cap_malloc_arenas
 from services.tts import openai_speech
 from services.tts import request as speech_request
 from services.tts.request import SpeechRequest
@@ -85,6 +86,9 @@ class HealthResource:
 
 def create_app(settings: TtsSettings | None = None) -> falcon.App:
     configure_logging("tts")
+    # Before any thread serves: stream buffers freed by one thread are then reused by the next
+    # stream whichever thread serves it (see services.common.memory).
+    cap_malloc_arenas(2)
     settings = settings or TtsSettings.from_env()
     voices = load_voices(settings.voices_dir, settings.ort_threads)
     if voices:

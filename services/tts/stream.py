@@ -11,6 +11,7 @@ import numpy as np
 from services.common.audio import StreamResampler, TempoStretch, cut_frames
 from services.common.client_socket import ClientConnection
 from services.common.encoding import StreamEncoder
+from services.common.memory import release_free_memory
 from services.tts.scheduling import StreamPlace, SynthesisScheduler
 from services.tts.voices import Synthesizer
 
@@ -174,6 +175,9 @@ class SpeechStream:
         self._chunks.close()
         self._encoder.close()
         self._scheduler.leave(self._place)
+        # The stream's buffers are free now: give the pages back, or the worker keeps the
+        # most it ever held (a millisecond or so, once per stream).
+        release_free_memory()
         elapsed = time.perf_counter() - self._started
         stalled_for = time.monotonic() - self._handed_at if self._handed_at is not None else 0.0
         if stalled_for >= self._reader.grace_seconds:
