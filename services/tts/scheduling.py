@@ -42,6 +42,8 @@ _INITIAL_REAL_TIME_FACTOR = 0.1
 _INITIAL_SECONDS_PER_CHARACTER = 0.065
 # A stream's remaining synthesis is never estimated below this, as estimates from text err.
 _MIN_REMAINING_SECONDS = 1.0
+# Streams that may start at once per slot: the rest wait until those have a lead (`_fits`).
+_STARTING_PER_SLOT = 4
 # A stream whose listener holds less audio than this has no lead to lend (see `_fits_in_lead`).
 _MIN_LEAD_SECONDS = 1.0
 
@@ -272,7 +274,7 @@ class SynthesisScheduler:
         now = time.monotonic()
         starting = sum(other.seconds_to_play(now) < _MIN_LEAD_SECONDS for other in synthesizing)
         # Without a queue (a single-threaded server) a stream cannot wait to start: none is held.
-        may_start = starting < self.slots or not self._max_waiting
+        may_start = starting < _STARTING_PER_SLOT * self.slots or not self._max_waiting
         if self._load() + self._demand(place) <= self._cores * self._utilization and may_start:
             return True
         return self._fits_in_lead(place, synthesizing)
@@ -280,7 +282,7 @@ class SynthesisScheduler:
     def _fits_in_lead(self, place: StreamPlace, synthesizing: list[StreamPlace]) -> bool:
         """Whether `place` is short enough to make while the streams ahead of their listeners wait.
 
-        Streams start a few at a time (one per slot): one that has just started
+        Streams start a few at a time (four per slot): one that has just started
         has no audio in hand yet, and a burst of them started at once would all run dry
         together. The others wait, a moment each, until those ahead have a lead.
 
