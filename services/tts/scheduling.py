@@ -224,12 +224,8 @@ class SynthesisScheduler:
         with self._condition:
             return len(self._places)
 
-    def load(self) -> float:
-        """Slot-seconds per second the synthesizing streams need to keep up with playback."""
-        with self._condition:
-            return self._load()
-
     def _load(self) -> float:
+        """CPU-seconds per second the synthesizing streams need to keep up with playback."""
         return sum(self._demand(place) for place in self._places if place.synthesizing)
 
     def _demand(self, place: StreamPlace) -> float:
