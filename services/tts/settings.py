@@ -63,7 +63,7 @@ class TtsSettings:
             max_queue=0
             if env_str("TTS_WORKER_CLASS", "gthread") == "meinheld"
             else env_int("TTS_MAX_QUEUE", 16, minimum=0),
-            queue_seconds=env_int("TTS_QUEUE_TIMEOUT", 5, minimum=1),
+            queue_seconds=env_int("TTS_QUEUE_TIMEOUT", 1, minimum=1),
             ahead_seconds=env_float("TTS_AHEAD_SECONDS", 4.0, minimum=0.5, maximum=60.0),
             reader_grace_seconds=env_float("TTS_READER_GRACE_SECONDS", 10.0, minimum=1.0, maximum=600.0),
             openai_voices=env_pairs("TTS_OPENAI_VOICES"),
