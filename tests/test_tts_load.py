@@ -109,7 +109,7 @@ def one_place_tts(models_dir: Path, tmp_path: Path) -> Iterator[Server]:
 def tts_alone(models_dir: Path, tmp_path: Path) -> Iterator[Server]:
     """A service of this test's own: its log and its load are this test's alone.
 
-    Its queue is the old 5 s: a ninth stream starting beside eight waits for one of them to get
+    Its queue is 5 s: a ninth stream starting beside eight waits for one of them to get
     ahead of its listener, which on a slow machine can take longer than the default second.
     """
     server = start_service("tts", models_dir, tmp_path / "tts.log", TTS_QUEUE_TIMEOUT="5")
