@@ -256,6 +256,8 @@ def test_past_capacity_requests_get_503_with_retry_after_and_health_still_answer
         for answer in refused:
             assert answer.headers["Content-Type"].startswith("application/json")
             assert int(answer.headers["Retry-After"]) >= 1
+            # Through the gateway too, the refusal is the service's own: it says why.
+            assert answer.json()["error"]["code"] == "overloaded"
         assert requests.post(f"{stack.url}/api/tts", json={"text": "Back to normal."}, timeout=30).status_code == 200
     finally:
         stack.stop()
