@@ -5,8 +5,10 @@ Speech comes from the TTS service, so each test is a round trip through both ser
 
 from __future__ import annotations
 
+import os
 import socket
 import time
+from pathlib import Path
 
 import jiwer
 import numpy as np
@@ -260,3 +262,16 @@ def test_service_still_answers_after_bad_input(asr_whisper_server: Server, sente
     pcm = encode_pcm(soxr.resample(sentence_audio, 22050, 16000), "s16le")
     assert stt(asr_whisper_server, pcm).status_code == 200
     assert "Traceback" not in asr_whisper_server.log()
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(), reason="the kernel shares no CPU by session")
+def test_the_worker_yields_the_cpu_in_a_session_of_its_own(asr_whisper_server: Server) -> None:
+    """ASR_NICE (5 by default) must hold beside other daemons: with autogroups, the CPU is
+    shared by session first, so the worker's own session gets the nice value, and no other."""
+    master = asr_whisper_server.process.pid
+    worker = int(Path(f"/proc/{master}/task/{master}/children").read_text().split()[0])
+    assert os.getpriority(os.PRIO_PROCESS, worker) == 5
+    assert os.getsid(worker) == worker
+    assert Path(f"/proc/{worker}/autogroup").read_text().split()[-1] == "5"
+    assert Path(f"/proc/{master}/autogroup").read_text() == Path("/proc/self/autogroup").read_text()
+

@@ -6,9 +6,8 @@ trickles in at speaking pace). One process holds the model; its threads serve re
 by side (Kaldi and CTranslate2 release the GIL while they decode).
 """
 
-import os
-
 from services.common.config import env_int, env_str
+from services.common.cpu import yield_cpu
 from services.common.gunicorn_settings import worker_class as _worker_class
 
 bind = f"{env_str('ASR_HOST', '127.0.0.1')}:{env_int('ASR_PORT', 8081, minimum=1, maximum=65535)}"
@@ -29,4 +28,4 @@ _nice = env_int("ASR_NICE", 5, minimum=0, maximum=19)
 
 
 def post_fork(server, worker):
-    os.nice(_nice)
+    yield_cpu(_nice)

@@ -6,9 +6,8 @@ loads the model once and serves REALTIME_MAX_SESSIONS sessions; the engine's wor
 thread pool of that size, beside the event loop.
 """
 
-import os
-
 from services.common.config import env_int
+from services.common.cpu import yield_cpu
 from services.realtime.settings import RealtimeSettings
 
 _settings = RealtimeSettings.from_env()
@@ -30,4 +29,4 @@ _nice = env_int("ASR_NICE", 5, minimum=0, maximum=19)
 
 
 def post_fork(server, worker):
-    os.nice(_nice)
+    yield_cpu(_nice)

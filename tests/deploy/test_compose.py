@@ -44,6 +44,16 @@ def test_health_checks_are_healthy_and_the_export_finished(compose_stack: Compos
     assert run(["docker", "inspect", "--format", "{{.State.ExitCode}}", export]).strip() == "0"
 
 
+def test_recognition_yields_the_cpu_to_speech_by_weight(compose_stack: ComposeProject) -> None:
+    """Nice values do not reach across containers: the cgroups' weights share the CPU."""
+
+    def shares(service: str) -> int:
+        return int(run(["docker", "inspect", "--format", "{{.HostConfig.CpuShares}}", compose_stack.container(service)]))
+
+    assert shares("asr") == shares("realtime") == 335
+    assert shares("tts") in (0, 1024)  # the default weight
+
+
 def test_every_service_logs_to_the_speech_logs_volume(compose_stack: ComposeProject) -> None:
     listing = compose_stack.compose("exec", "-T", "gateway", "ls", "/logs").split()
     for log in ("tts.log", "asr.log", "realtime.log", "orchestrator.log", "gateway.access.log", "gateway.error.log"):
