@@ -27,6 +27,9 @@ class TtsSettings:
     max_piece_chars: int
     first_part_ms: int
     """Audio decoded and sent ahead of the rest of the first piece (0: no split)."""
+    first_audio_ms: int
+    """How soon after admission a stream's first audio is due, when streams already playing
+    need the CPU first to keep their listeners from running dry (see services.tts.scheduling)."""
     span_ms: int
     """Longest step of synthesis while other streams synthesize too (see services.tts.scheduling)."""
     synthesis_slots: int
@@ -55,6 +58,7 @@ class TtsSettings:
             frame_bytes=env_int("TTS_FRAME_BYTES", 4096, minimum=256, maximum=1 << 20),
             max_piece_chars=env_int("TTS_MAX_PIECE_CHARS", 200, minimum=20),
             first_part_ms=env_int("TTS_FIRST_PART_MS", 300, minimum=0, maximum=5000),
+            first_audio_ms=env_int("TTS_FIRST_AUDIO_MS", 1000, minimum=50, maximum=10000),
             span_ms=env_int("TTS_SPAN_MS", 3000, minimum=500, maximum=60000),
             synthesis_slots=env_int("TTS_SYNTHESIS_SLOTS", max(1, CORES // threads), minimum=1),
             admit_load=env_float("TTS_ADMIT_LOAD", 0.75, minimum=0.1, maximum=4.0),

@@ -48,6 +48,7 @@ class Speech:
             settings.max_queue,
             settings.queue_seconds,
             settings.admit_load,
+            settings.first_audio_ms / 1000,
         )
         self.default_voice = settings.default_voice or default_voice_id(voices)
 
