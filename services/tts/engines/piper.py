@@ -18,17 +18,15 @@ from typing import Any
 
 import numpy as np
 from piper.phoneme_ids import phonemes_to_ids
-from piper.phonemize_espeak import EspeakPhonemizer
 
+from services.tts.engines.espeak import EspeakPhonemizer
 from services.tts.engines.onnx import create_session
 
 # A span after the first must decode within half the time its audio in hand takes to play.
 SPAN_TIME_MARGIN = 2.0
 
-# espeak-ng keeps its current voice in process-global state: one phonemizer per process,
-# and one caller at a time.
-_PHONEMIZER_LOCK = threading.Lock()
 _phonemizer: EspeakPhonemizer | None = None
+_PHONEMIZER_LOCK = threading.Lock()  # espeak-ng is set up once per process
 
 
 def phonemize(espeak_voice: str, text: str) -> list[str]:
@@ -37,7 +35,7 @@ def phonemize(espeak_voice: str, text: str) -> list[str]:
     with _PHONEMIZER_LOCK:
         if _phonemizer is None:
             _phonemizer = EspeakPhonemizer()
-        sentences = _phonemizer.phonemize(espeak_voice, text)
+    sentences = _phonemizer.sentences(espeak_voice, text)
     phonemes: list[str] = []
     for sentence in sentences:
         if phonemes and sentence:
