@@ -40,14 +40,21 @@ def read_response(sock: socket.socket) -> bytes:
     """One whole HTTP response with a Content-Length, read from a raw socket."""
     data = b""
     while b"\r\n\r\n" not in data:
-        data += sock.recv(4096)
+        data += received(sock)
     head, _, body = data.partition(b"\r\n\r\n")
     length = int(
         next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
     )
     while len(body) < length:
-        body += sock.recv(4096)
+        body += received(sock)
     return head + b"\r\n\r\n" + body
+
+
+def received(sock: socket.socket) -> bytes:
+    data = sock.recv(4096)
+    if not data:
+        raise ConnectionError("the server closed the connection")
+    return data
 
 
 def assert_word_times_are_sane(result: dict) -> None:
@@ -220,6 +227,22 @@ def test_too_long_is_refused_from_content_length_before_the_body_is_sent(asr_whi
     assert b"audio_too_long" in reply
 
 
+def test_a_body_sent_on_after_the_refusal_is_dropped_and_the_connection_kept(asr_whisper_server: Server) -> None:
+    """The gateway goes on sending an upload ASR has refused: were the connection closed with
+    that unread, the gateway's send would fail and the client get 502 instead of the 413."""
+    host, port = asr_whisper_server.url.removeprefix("http://").split(":")
+    body = bytes(16000 * 2 * 20)
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /api/stt/bytes?sr=16000 HTTP/1.1\r\nHost: asr\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        assert read_response(sock).startswith(b"HTTP/1.1 413")
+        sock.sendall(body)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: asr\r\n\r\n")
+        assert read_response(sock).startswith(b"HTTP/1.1 200")
+
+
 def test_too_long_stream_without_length_is_refused_as_it_passes_the_limit(asr_whisper_server: Server) -> None:
     sent = 0
 
@@ -274,4 +297,3 @@ def test_the_worker_yields_the_cpu_in_a_session_of_its_own(asr_whisper_server: S
     assert os.getsid(worker) == worker
     assert Path(f"/proc/{worker}/autogroup").read_text().split()[-1] == "5"
     assert Path(f"/proc/{master}/autogroup").read_text() == Path("/proc/self/autogroup").read_text()
-
