@@ -26,7 +26,7 @@ def available_cores(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     return max(1, min(cores, math.ceil(int(quota) / int(period))))
 
 
-def yield_cpu(nice: int, autogroup: Path = AUTOGROUP) -> None:
+def yield_cpu(nice: int) -> None:
     """Run this process at a lower CPU priority: `nice` more than it has.
 
     With the kernel's autogroup scheduling (on in Debian's and most distributions' kernels,
@@ -36,11 +36,11 @@ def yield_cpu(nice: int, autogroup: Path = AUTOGROUP) -> None:
     is in, and gives that session's group the same nice value.
     """
     os.nice(nice)
-    if not autogroup.exists():
+    if not AUTOGROUP.exists():
         return
     try:
         if os.getsid(0) != os.getpid():
             os.setsid()
-        autogroup.write_text(str(nice))
+        AUTOGROUP.write_text(str(nice))
     except OSError:
         pass  # a process group's leader cannot start a session, or /proc is read-only: nice alone counts
