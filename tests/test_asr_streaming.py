@@ -102,13 +102,27 @@ def test_a_partial_grows_only_by_words_two_hypotheses_agree_on() -> None:
     assert agreement.agreed == ["The"]
     agreement.hypothesis("The museum opens at nine.")
     assert agreement.agreed == ["The", "museum", "opens"]
-    # Hypotheses that read the agreed start otherwise add nothing, nor take anything away.
+    # A hypothesis that reads the agreed start otherwise takes nothing away, nor does a shorter one.
     agreement.hypothesis("A museum opens at nine in")
-    agreement.hypothesis("A museum opens at nine in the")
     assert agreement.agreed == ["The", "museum", "opens"]
+    agreement.hypothesis("The museum")
     agreement.hypothesis("The museum opens at nine in the morning")
     agreement.hypothesis("The museum opens at nine in the morning.")
     assert agreement.agreed == ["The", "museum", "opens", "at", "nine", "in", "the", "morning."]
+
+
+def test_two_hypotheses_in_a_row_that_read_the_start_otherwise_revise_the_partial() -> None:
+    agreement = PartialAgreement()
+    agreement.hypothesis("This")
+    agreement.hypothesis("This is")
+    assert agreement.agreed == ["This"]
+    # Heard in context, the first word was another; one hypothesis is not enough to say so.
+    agreement.hypothesis("Visitors can buy")
+    assert agreement.agreed == ["This"]
+    agreement.hypothesis("Visitors can buy their tickets")
+    assert agreement.agreed == ["Visitors", "can", "buy"]
+    agreement.hypothesis("Visitors can buy their tickets at the door")
+    assert agreement.agreed == ["Visitors", "can", "buy", "their", "tickets"]
 
 
 def test_the_decode_queue_runs_what_someone_waits_for_first() -> None:

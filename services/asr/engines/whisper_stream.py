@@ -14,7 +14,8 @@ answer after a stream's last byte comes that much sooner.
 
 Partials re-decode the open utterance at a steady cadence, cheaply (greedy, no timestamps).
 A new hypothesis is only believed as far as it agrees with the one before it (LocalAgreement):
-the partial grows by the words two decodes in a row agree on, so it does not flicker.
+the partial grows by the words two decodes in a row agree on, so it does not flicker, and it
+changes a word only when two decodes in a row read it otherwise.
 """
 
 from __future__ import annotations
@@ -65,9 +66,10 @@ def _common_prefix(first: list[str], second: list[str]) -> int:
 class PartialAgreement:
     """The words of an open utterance that two hypotheses in a row agree on.
 
-    It only grows: words once agreed stay, and later hypotheses add to them only where they
-    begin with them (a hypothesis that reads the start otherwise adds nothing until the
-    utterance ends and its final decode says what it was).
+    Words once agreed stay while later pairs of hypotheses agree with them, and the partial grows
+    by what those pairs add. A single hypothesis that reads them otherwise changes nothing; two in
+    a row that agree on another reading replace them (a misheard first word, later heard in
+    context, must not freeze the partial until the utterance ends).
     """
 
     def __init__(self) -> None:
@@ -77,9 +79,14 @@ class PartialAgreement:
     def hypothesis(self, text: str) -> None:
         words = text.split()
         common = _common_prefix(self._previous, words)
-        if common > len(self.agreed) and _common_prefix(self.agreed, words) == len(self.agreed):
-            self.agreed = [*self.agreed, *words[len(self.agreed) : common]]
         self._previous = words
+        if not common:
+            return
+        consistent = _common_prefix(self.agreed, words[:common]) == min(len(self.agreed), common)
+        if not consistent:
+            self.agreed = words[:common]
+        elif common > len(self.agreed):
+            self.agreed = [*self.agreed, *words[len(self.agreed) : common]]
 
 
 class WhisperStream:
