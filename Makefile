@@ -13,17 +13,23 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-# Settings from .env when present (the same keys docker compose reads).
-ifneq (,$(wildcard .env))
-include .env
-export
-endif
-
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 RUN_DIR := run
+
+# Settings from .env when present (the same keys docker compose reads), with docker compose's
+# precedence: the environment and `make VAR=...` over .env, .env over the defaults below. Each
+# `KEY=value` line becomes `KEY ?= value` (surrounding quotes dropped) and is exported.
+ifneq (,$(wildcard .env))
+$(shell mkdir -p $(RUN_DIR) && sed -E -n \
+	-e 's/^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*"(.*)"[[:space:]]*$$/\2 ?= \3\nexport \2/p;t' \
+	-e "s/^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*'(.*)'[[:space:]]*$$/\2 ?= \3\nexport \2/p;t" \
+	-e 's/^[[:space:]]*(export[[:space:]]+)?([A-Za-z_][A-Za-z0-9_]*)[[:space:]]*=[[:space:]]*(.*)$$/\2 ?= \3\nexport \2/p' \
+	.env > $(RUN_DIR)/dotenv.mk)
+include $(RUN_DIR)/dotenv.mk
+endif
 LOG_DIR := logs
 MODELS_DIR ?= models
 TTS_PORT ?= 8082

@@ -18,6 +18,9 @@ threads = env_int("ASR_THREADS", 16, minimum=1)
 timeout = env_int("ASR_WORKER_TIMEOUT", 120, minimum=10)
 graceful_timeout = 10
 keepalive = 5
+# No control socket: nothing here uses it, and its default path is one per user, which the
+# services of one machine would share (stopping one removed it for all).
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 

@@ -21,6 +21,9 @@ timeout = 120
 # once (1012, "service restart") and their clients connect again; this bounds the decode in flight.
 graceful_timeout = 10
 keepalive = 5
+# No control socket: nothing here uses it, and its default path is one per user, which the
+# services of one machine would share (stopping one removed it for all).
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 

@@ -25,5 +25,8 @@ threads = env_int("TTS_THREADS", 48, minimum=1)  # used by the gthread worker on
 timeout = env_int("TTS_WORKER_TIMEOUT", 120, minimum=10)
 graceful_timeout = 10
 keepalive = 5
+# No control socket: nothing here uses it, and its default path is one per user, which the
+# services of one machine would share (stopping one removed it for all).
+control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
