@@ -57,7 +57,7 @@ CMD ["gunicorn", "-c", "services/orchestrator/gunicorn.conf.py", "services.orche
 # nginx runs unprivileged too: it listens above 1024 and writes only /run/gateway and /logs.
 FROM base AS gateway
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends nginx \
+    && apt-get install -y --no-install-recommends nginx libnginx-mod-http-js \
     && rm -rf /var/lib/apt/lists/* \
     && mkdir -p /run/gateway && chown speech:speech /run/gateway
 COPY nginx/ nginx/

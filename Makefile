@@ -87,13 +87,15 @@ $(VENV)/.installed-bench: $(VENV)/.installed-services bench/requirements-bench.t
 	@touch $@
 
 # The gateway is the system's nginx: installed from the Debian packages when missing (as root).
+# The gateway is Debian's nginx with its JavaScript module (njs: see nginx/response_end.js).
 nginx:
-	@command -v nginx >/dev/null || PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null || { \
+	@{ command -v nginx || PATH="$$PATH:/usr/sbin" command -v nginx; } >/dev/null \
+		&& $(PYTHON) -c 'import sys; sys.path[:0] = ["nginx"]; import render; render.js_module()' 2>/dev/null || { \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-			echo "installing nginx (Debian package)"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+			echo "installing nginx and its JavaScript module (Debian packages)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx libnginx-mod-http-js >/dev/null; \
 		else \
-			echo "The gateway needs nginx: install it (e.g. 'sudo apt-get install nginx') and run 'make run' again."; \
+			echo "The gateway needs nginx and its JavaScript module: install them (e.g. 'sudo apt-get install nginx libnginx-mod-http-js') and run 'make run' again."; \
 			exit 1; \
 		fi; }
 
@@ -124,12 +126,13 @@ models: install
 
 # $(call start_service,name,port,app): start services/<name> under gunicorn unless it runs already;
 # app is its entry point (services.<name>.wsgi:app, or an ASGI app such as services.realtime.asgi:app).
+# A daemon's stderr goes nowhere: the service writes its logs to LOG_DIR (services/common/logs.py).
 define start_service
 	@if [ -f $(RUN_DIR)/$(1).pid ] && kill -0 "$$(cat $(RUN_DIR)/$(1).pid)" 2>/dev/null; then \
 		echo "$(1) is already running (pid $$(cat $(RUN_DIR)/$(1).pid)) on :$(2); 'make stop' stops it."; \
 	else \
-		$(LOCAL_URLS) $(VENV)/bin/gunicorn -c services/$(1)/gunicorn.conf.py --daemon --pid $(RUN_DIR)/$(1).pid \
-			--error-logfile $(LOG_DIR)/$(1).log --access-logfile $(LOG_DIR)/$(1).access.log $(3); \
+		LOG_DIR=$(abspath $(LOG_DIR)) $(LOCAL_URLS) $(VENV)/bin/gunicorn -c services/$(1)/gunicorn.conf.py \
+			--daemon --pid $(RUN_DIR)/$(1).pid $(3); \
 	fi
 endef
 

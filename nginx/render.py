@@ -30,6 +30,24 @@ LARGEST_BYTES_PER_SECOND = 48000 * 2 * 4
 WAV_HEADER_ROOM = 64 * 1024
 
 
+# Where Debian's package (libnginx-mod-http-js) and nginx.org's (nginx-module-njs) put it.
+JS_MODULE_PATHS = (
+    Path("/usr/lib/nginx/modules/ngx_http_js_module.so"),
+    Path("/usr/lib64/nginx/modules/ngx_http_js_module.so"),
+    Path("/etc/nginx/modules/ngx_http_js_module.so"),
+)
+
+
+def js_module() -> str:
+    for path in JS_MODULE_PATHS:
+        if path.is_file():
+            return str(path)
+    raise SystemExit(
+        "the gateway needs nginx's JavaScript module (njs): install it "
+        "(Debian: 'sudo apt-get install libnginx-mod-http-js'; `make run` does as root)"
+    )
+
+
 def setting(name: str, default: str) -> str:
     return os.environ.get(name, "").strip() or default
 
@@ -88,6 +106,8 @@ def values(args: argparse.Namespace) -> dict[str, str]:
         "GATEWAY_ACCESS_LOG": args.access_log or str(log_dir / "gateway.access.log"),
         "GATEWAY_ACCESS_LOG_COPY": str(log_dir / "gateway.access.log") if args.access_log else "/dev/null",
         "GATEWAY_MIME_TYPES": args.mime_types,
+        "GATEWAY_JS_MODULE": js_module(),
+        "GATEWAY_NGINX_DIR": str(TEMPLATE.parent.resolve()),
         "GATEWAY_TEMP_DIR": str(temp_dir),
         "GATEWAY_UPSTREAMS": upstream_text,
         "GATEWAY_TTS_TARGET": targets["tts"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from bench.harness import ROOT, Gateway, Server, start_gateway, start_service
 from tests.conftest import encode_pcm, pcm_to_float, transcribe
 from tests.test_asr_service import read_response
 from tests.test_intelligibility import words
+from tests.test_logs import wait_for_line
 from tests.test_tts_service import PARAGRAPH
 
 SENTENCE = "The weather today is sunny with a light breeze from the west."
@@ -37,6 +39,33 @@ def assert_json_error(response: requests.Response, status: int, code: str | None
     assert error["message"]
     if code:
         assert error["code"] == code
+
+
+def test_the_logs_follow_a_request_by_its_id_and_show_a_stream_cut_short(gateway: Gateway, tts_server: Server) -> None:
+    whole = requests.post(
+        f"{gateway.url}/api/tts", json={"text": "Hello there."}, headers={"X-Request-ID": "log-whole-1"}, timeout=30
+    )
+    assert whole.status_code == 200
+    with requests.post(
+        f"{gateway.url}/api/tts",
+        json={"text": " ".join([PARAGRAPH] * 3)},
+        headers={"X-Request-ID": "log-cut-1"},
+        stream=True,
+        timeout=30,
+    ) as cut:
+        assert cut.status_code == 200
+        next(cut.iter_content(4096))  # the first audio, then the client leaves
+    access_log = gateway.log_dir / "gateway.access.log"
+    line = wait_for_line(access_log, "id=log-whole-1")
+    assert "upstream_status=200" in line and "body=whole" in line, line
+    line = wait_for_line(access_log, "id=log-cut-1")
+    assert '" 200 ' in line and "body=cut" in line, line  # a 200 that did not go out whole
+    # The service's own line for the request carries the id the gateway gave it.
+    assert '"POST /api/tts HTTP/1.1" 200' in wait_for_line(tts_server.log_path, "id=log-whole-1")
+    # An id a client sends that is not a plain token is replaced by one of the gateway's.
+    requests.get(f"{gateway.url}/api/voices?probe=id", headers={"X-Request-ID": "bad id\tinjected"}, timeout=10)
+    line = wait_for_line(access_log, '"GET /api/voices?probe=id')
+    assert "injected" not in access_log.read_text() and re.search(r"id=[0-9a-f]{32} ", line), line
 
 
 def test_health_reports_every_service(gateway: Gateway) -> None:

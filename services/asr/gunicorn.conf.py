@@ -8,7 +8,9 @@ by side (Kaldi and CTranslate2 release the GIL while they decode).
 
 from services.common.config import env_int, env_str
 from services.common.cpu import yield_cpu
+from services.common.gunicorn_settings import ACCESS_LOG_FORMAT
 from services.common.gunicorn_settings import worker_class as _worker_class
+from services.common.logs import gunicorn_logging
 
 bind = f"{env_str('ASR_HOST', '127.0.0.1')}:{env_int('ASR_PORT', 8081, minimum=1, maximum=65535)}"
 workers = env_int("ASR_WORKERS", 1, minimum=1)
@@ -23,6 +25,8 @@ keepalive = 5
 control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
+access_log_format = ACCESS_LOG_FORMAT
+logconfig_dict = gunicorn_logging("asr")
 
 # Speech is heard as it streams, so a TTS stream waiting for the CPU is heard as a late start or
 # a gap; a transcript is read when it is whole. On a host the services share, the ASR worker

@@ -18,3 +18,8 @@ def worker_class(name: str) -> str:
         return WORKER_CLASSES[name]
     except KeyError:
         raise ConfigError(f"unknown worker class {name!r}; choose one of {', '.join(WORKER_CLASSES)}") from None
+
+
+# One line per request: when, from where, what, the answer, how long, and the request id the
+# gateway gave it (the same id is in the gateway's line and in every service the request reached).
+ACCESS_LOG_FORMAT = '%(t)s %(h)s "%(r)s" %(s)s %(B)s %(M)sms id=%({x-request-id}i)s'

@@ -6,7 +6,9 @@ only while ASR works; the audio answer is streamed by Nginx, not through here.
 """
 
 from services.common.config import env_int, env_str
+from services.common.gunicorn_settings import ACCESS_LOG_FORMAT
 from services.common.gunicorn_settings import worker_class as _worker_class
+from services.common.logs import gunicorn_logging
 
 bind = f"{env_str('ORCHESTRATOR_HOST', '127.0.0.1')}:{env_int('ORCHESTRATOR_PORT', 8083, minimum=1, maximum=65535)}"
 workers = env_int("ORCHESTRATOR_WORKERS", 1, minimum=1)
@@ -20,3 +22,5 @@ keepalive = 5
 control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
+access_log_format = ACCESS_LOG_FORMAT
+logconfig_dict = gunicorn_logging("orchestrator")

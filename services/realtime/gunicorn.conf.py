@@ -8,6 +8,8 @@ thread pool of that size, beside the event loop.
 
 from services.common.config import env_int
 from services.common.cpu import yield_cpu
+from services.common.gunicorn_settings import ACCESS_LOG_FORMAT
+from services.common.logs import gunicorn_logging
 from services.realtime.settings import RealtimeSettings
 
 _settings = RealtimeSettings.from_env()
@@ -26,6 +28,8 @@ keepalive = 5
 control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
+access_log_format = ACCESS_LOG_FORMAT
+logconfig_dict = gunicorn_logging("realtime")
 
 # Recognition, live or not, yields the CPU to TTS streams, whose delays are heard (see ASR's).
 _nice = env_int("ASR_NICE", 5, minimum=0, maximum=19)

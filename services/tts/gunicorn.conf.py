@@ -15,7 +15,9 @@ stays available (TTS_WORKER_CLASS=meinheld; give it TTS_WORKERS=2).
 """
 
 from services.common.config import env_int, env_str
+from services.common.gunicorn_settings import ACCESS_LOG_FORMAT
 from services.common.gunicorn_settings import worker_class as _worker_class
+from services.common.logs import gunicorn_logging
 
 bind = f"{env_str('TTS_HOST', '127.0.0.1')}:{env_int('TTS_PORT', 8082, minimum=1, maximum=65535)}"
 workers = env_int("TTS_WORKERS", 1, minimum=1)
@@ -30,3 +32,5 @@ keepalive = 5
 control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
+access_log_format = ACCESS_LOG_FORMAT
+logconfig_dict = gunicorn_logging("tts")
