@@ -5,6 +5,7 @@ Speech comes from the TTS service, so each test is a round trip through both ser
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -241,6 +242,26 @@ def test_a_body_sent_on_after_the_refusal_is_dropped_and_the_connection_kept(asr
         sock.sendall(body)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: asr\r\n\r\n")
         assert read_response(sock).startswith(b"HTTP/1.1 200")
+
+
+@pytest.mark.parametrize("path", ["/api/stt/bytes?sr=16000", "/v1/audio/transcriptions"])
+def test_a_chunked_upload_broken_after_good_audio_is_the_clients_error(asr_whisper_server: Server, path: str) -> None:
+    host, port = asr_whisper_server.url.removeprefix("http://").split(":")
+    content_type = b"application/octet-stream" if path.startswith("/api") else b"multipart/form-data; boundary=b"
+    good = (
+        bytes(16000)
+        if path.startswith("/api")
+        else b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nwhisper-1'
+    )
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            b"POST %s HTTP/1.1\r\nHost: asr\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"%x\r\n%s\r\nZZZ\r\n\r\n" % (path.encode(), content_type, len(good), good)
+        )
+        head, _, body = read_response(sock).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), head
+    assert "could not be read" in json.loads(body)["error"]["message"]
+    assert requests.get(f"{asr_whisper_server.url}/healthz", timeout=10).status_code == 200
 
 
 def test_too_long_stream_without_length_is_refused_as_it_passes_the_limit(asr_whisper_server: Server) -> None:

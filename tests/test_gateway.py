@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -186,6 +187,33 @@ def test_gateway_errors_are_json(gateway: Gateway) -> None:
     assert_json_error(requests.post(f"{gateway.url}/api/stt/bytes", data=b"", timeout=10), 400, "invalid_audio")
     too_long = requests.post(f"{gateway.url}/api/stt/bytes?sr=16000", data=bytes(32000 * 16), timeout=30)
     assert_json_error(too_long, 413, "audio_too_long")  # ASR's own: within nginx's limit, over 15 s
+
+
+CHUNKED_TTS = b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"\x16\x03\x01garbage\r\n\r\n", 400, "bad_request"),  # TLS to the plain port
+        (b"HELLO WORLD\r\n\r\n", 400, "bad_request"),
+        (b"G@T /api/voices HTTP/1.1\r\nHost: gw\r\n\r\n", 400, "bad_request"),
+        (b"GET /api/voices HTTP/9.9\r\nHost: gw\r\n\r\n", 505, "version_not_supported"),
+        (b"GET /api/voices?" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: gw\r\n\r\n", 414, "uri_too_long"),
+        (b"GET /api/voices HTTP/1.1\r\nHost: gw\r\nX-Big: " + b"a" * 100_000 + b"\r\n\r\n", 431, "header_too_large"),
+        (b"POST /api/tts HTTP/1.1\r\nHost: gw\r\n" + CHUNKED_TTS, 400, "bad_request"),
+        (b"POST /v1/audio/speech HTTP/1.1\r\nHost: gw\r\n" + CHUNKED_TTS, 400, "bad_request"),
+    ],
+    ids=["tls", "garbage", "bad-method", "http-9.9", "long-line", "big-header", "tts-bad-chunk", "openai-bad-chunk"],
+)
+def test_requests_nginx_cannot_read_get_json(gateway: Gateway, request_bytes: bytes, status: int, code: str) -> None:
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        sock.sendall(request_bytes)
+        reply = read_response(sock)
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d" % status), head
+    assert b"application/json" in head.lower(), head
+    assert json.loads(body)["error"]["code"] == code
 
 
 def test_a_trickled_tts_request_still_gets_json_not_meinheld_html(gateway: Gateway) -> None:

@@ -17,7 +17,7 @@ SERVICES = ("tts", "asr", "realtime", "orchestrator")
 
 def make_value(directory: Path, name: str, *args: str, env: dict[str, str] | None = None) -> str:
     """`name` as the Makefile in `directory` sees it, and as it exports it to the services."""
-    printer = f"print-setting: ; @echo \"$({name}) $${{{name}}}\""
+    printer = f'print-setting: ; @echo "$({name}) $${{{name}}}"'
     result = subprocess.run(
         ["make", "-s", "--eval", printer, "print-setting", *args],
         cwd=directory,

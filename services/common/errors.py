@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import falcon
+from gunicorn.http.errors import NoMoreData, ParseException
 
 _LOG = logging.getLogger(__name__)
 
@@ -106,8 +107,19 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, error: Excepti
     write_error(req, resp, api_error(falcon.HTTP_500, "internal_error", "the server failed to handle this request"))
 
 
+def handle_malformed_body(req: falcon.Request, resp: falcon.Response, error: Exception, params: dict) -> None:
+    """A body gunicorn could not read to its end (a broken chunked encoding, a body shorter
+    than its Content-Length): the client's fault, said as such."""
+    _LOG.info("malformed body on %s %s: %s", req.method, req.path, error)
+    message = f"the request body could not be read: {error}" if str(error) else "the request body could not be read"
+    # gunicorn then fails to read a next request on the connection, and closes it.
+    write_error(req, resp, api_error(falcon.HTTP_400, "malformed_body", message))
+
+
 def install_json_errors(app: falcon.App) -> None:
     # Falcon picks the handler of the most specific class, so HTTP errors never reach the
     # last-resort one.
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(falcon.HTTPError, handle_http_error)
+    app.add_error_handler(ParseException, handle_malformed_body)
+    app.add_error_handler(NoMoreData, handle_malformed_body)
