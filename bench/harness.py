@@ -69,14 +69,17 @@ class Server(Running):
         return self.log_path.read_text(errors="replace")
 
 
-def start_service(service: str, models_dir: Path, log_path: Path, app: str | None = None, **env: str) -> Server:
-    """Run services/<service> under gunicorn (its own gunicorn.conf.py) on a free loopback port.
+def start_service(
+    service: str, models_dir: Path, log_path: Path, app: str | None = None, port: int | None = None, **env: str
+) -> Server:
+    """Run services/<service> under gunicorn (its own gunicorn.conf.py) on a free loopback port
+    (or on `port`: a service started again where it ran before).
 
     `app` is the entry point, by default the service's WSGI app (`services.<service>.wsgi:app`);
     an ASGI service names its own (`services.realtime.asgi:app`).
     """
     prefix = service.upper()
-    port = free_port()
+    port = port or free_port()
     environment = {
         **os.environ,
         "MODELS_DIR": str(models_dir),
@@ -92,7 +95,7 @@ def start_service(service: str, models_dir: Path, log_path: Path, app: str | Non
         f"services/{service}/gunicorn.conf.py",
         app or f"services.{service}.wsgi:app",
     ]
-    with log_path.open("w") as log_file:
+    with log_path.open("a") as log_file:
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     if not wait_until_healthy(f"{server.url}/healthz", timeout=180, still_running=lambda: process.poll() is None):

@@ -66,21 +66,30 @@ class VoicesResource:
 
 
 class HealthResource:
-    """Ready (200) only when at least one voice is loaded in this worker."""
+    """Ready (200) once at least one voice is loaded in this worker and measured by the warm-up.
+
+    While the warm-up runs, requests are served already (a worker that replaced one that died
+    should not keep clients waiting), but admission still guesses the voices' speed: health
+    says `warming_up` (503) until then, so an orchestrator sends load only to measured workers.
+    """
 
     def __init__(self, speech: Speech, voices: dict[str, Voice]) -> None:
         self._speech = speech
         self._voices = voices
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        ready = bool(self._voices)
-        resp.status = falcon.HTTP_200 if ready else falcon.HTTP_503
+        error = None
+        if not self._voices:
+            error = {"code": "no_voice", "message": "no voice is loaded; run 'make export'"}
+        elif not self._speech.warmed_up.is_set():
+            error = {"code": "warming_up", "message": "measuring the voices' speed; ready in a moment"}
+        resp.status = falcon.HTTP_503 if error else falcon.HTTP_200
         resp.media = {
-            "status": "ok" if ready else "unavailable",
+            "status": "unavailable" if error else "ok",
             "service": "tts",
             "voices": list(self._voices),
             "default_voice": self._speech.default_voice or None,
-            **({} if ready else {"error": {"code": "no_voice", "message": "no voice is loaded; run 'make export'"}}),
+            **({"error": error} if error else {}),
         }
 
 
@@ -96,7 +105,7 @@ def create_app(settings: TtsSettings | None = None) -> falcon.App:
     else:
         _LOG.error("no voice found in %s; run 'make export'", settings.voices_dir)
     speech = Speech(settings, voices)
-    speech.warm_up()
+    speech.warm_up_in_background()
     if settings.default_voice and settings.default_voice not in voices:
         _LOG.error("TTS_DEFAULT_VOICE=%s is not among the loaded voices", settings.default_voice)
 

@@ -363,6 +363,15 @@ class SynthesisScheduler:
                 self._busy_slots -= 1
                 self._condition.notify_all()
 
+    def record_measure(self, voice_id: str, characters: int, audio_seconds: float, slot_seconds: float) -> float:
+        """A synthesis outside any stream (the warm-up): `characters` made `audio_seconds` of
+        audio in `slot_seconds`. Returns the voice's real-time factor."""
+        rate = self.rate(voice_id)
+        with self._condition:
+            rate.add_text(characters, audio_seconds)
+            rate.add_step(slot_seconds, audio_seconds)
+            return rate.real_time_factor
+
     def record_step(self, place: StreamPlace, slot_seconds: float, audio_seconds: float) -> None:
         with self._condition:
             place.rate.add_step(slot_seconds, audio_seconds)

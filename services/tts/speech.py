@@ -8,6 +8,7 @@ the front doors only parse their protocol and frame the stream in its shape.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import falcon
@@ -51,22 +52,33 @@ class Speech:
             settings.first_audio_ms / 1000,
         )
         self.default_voice = settings.default_voice or default_voice_id(voices)
+        self.warmed_up = threading.Event()
 
     def warm_up(self) -> None:
-        """Synthesize a sentence with each voice, measuring its speed for admission."""
+        """Synthesize a sentence with each voice, measuring its speed for admission.
+
+        It may run beside the first requests (see `warm_up_in_background`): until it has
+        measured, admission assumes a typical speed, and a request is served as it would be.
+        """
         first_part_seconds = self._settings.first_part_ms / 1000
         max_span_seconds = self._settings.span_ms / 1000
         for voice in self.voices.values():
-            rate = self.scheduler.rate(voice.id)
             for _ in range(2):  # the first run loads kernels: the second one is measured
                 began = time.perf_counter()
                 parts = voice.synthesizer.synthesize(WARM_UP_TEXT, 1.0, first_part_seconds, max_span_seconds)
                 samples = sum(part.size for part in parts)
                 elapsed = time.perf_counter() - began
             seconds = samples / voice.synthesizer.sample_rate
-            rate.add_text(len(WARM_UP_TEXT), seconds)
-            rate.add_step(elapsed, seconds)
-            _LOG.info("voice %s: real-time factor %.3f at warm-up", voice.id, rate.real_time_factor)
+            rate = self.scheduler.record_measure(voice.id, len(WARM_UP_TEXT), seconds, elapsed)
+            _LOG.info("voice %s: real-time factor %.3f at warm-up", voice.id, rate)
+        self.warmed_up.set()
+
+    def warm_up_in_background(self) -> threading.Thread:
+        """Warm up beside the first requests: a worker that replaces one that died serves at
+        once, instead of a second or two later."""
+        thread = threading.Thread(target=self.warm_up, name="tts-warm-up", daemon=True)
+        thread.start()
+        return thread
 
     def voice(self, requested: str | None) -> Voice:
         if not self.voices:
