@@ -114,7 +114,9 @@ def nginx_binary() -> str:
         path = shutil.which(candidate)
         if path:
             return path
-    raise RuntimeError("nginx is not installed ('make test' installs it as root; else: apt-get install nginx libnginx-mod-http-js)")
+    raise RuntimeError(
+        "nginx is not installed ('make test' installs it as root; else: apt-get install nginx libnginx-mod-http-js)"
+    )
 
 
 def start_gateway(
