@@ -6,6 +6,7 @@
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
 #   make bench   start the stack if needed; print TTS, ASR, gateway and peer (Piper, faster-whisper) figures
 #   make load    start the stack if needed; run locust headless (USERS, SPAWN_RATE, DURATION)
+#   make soak    start the stack if needed; mixed traffic for DURATION (10m): memory growth, non-2xx
 #   make test-docker  on a Docker host: build, export, start and test the compose stack (its own project)
 #   make swarm-up REPLICAS=N / make swarm-down   the stack on Docker Swarm, N replicas of TTS and ASR
 #   make test-swarm   on a Docker host: the stack on a swarm with 2 replicas, under load, updated and killed
@@ -52,11 +53,11 @@ SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-m
 	services/tts/requirements.txt services/asr/requirements.txt services/orchestrator/requirements.txt \
 	export/requirements.txt
 
-.PHONY: help install nginx export export-local models run stop test test-faults bench load clean \
+.PHONY: help install nginx export export-local models run stop test test-faults bench load soak clean \
 	test-docker swarm-up swarm-down test-swarm bench-swarm
 
 help:
-	@sed -n '2,13p' Makefile | sed 's/^# //'
+	@sed -n '2,14p' Makefile | sed 's/^# //'
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is required"'
@@ -250,6 +251,12 @@ load: run $(VENV)/.installed-bench
 	$(VENV)/bin/locust -f bench/locustfile.py --headless --host http://127.0.0.1:$(GATEWAY_PORT) \
 		--users $(USERS) --spawn-rate $(SPAWN_RATE) --run-time $(DURATION) --only-summary \
 		--csv bench/results/load-$(USERS)u --html bench/results/load-$(USERS)u.html
+
+# Mixed traffic for DURATION (default 10m here): every process's memory growth per 1,000
+# requests, and every answer that was not a 2xx (bench/results/soak.json).
+soak: run $(VENV)/.installed-bench
+	$(PY) -m bench.soak --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --run-dir $(RUN_DIR) \
+		--duration $(if $(filter command line environment,$(origin DURATION)),$(DURATION),10m)
 
 clean: stop
 	rm -rf $(VENV) $(RUN_DIR) $(LOG_DIR)
