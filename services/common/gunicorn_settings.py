@@ -22,4 +22,5 @@ def worker_class(name: str) -> str:
 
 # One line per request: when, from where, what, the answer, how long, and the request id the
 # gateway gave it (the same id is in the gateway's line and in every service the request reached).
-ACCESS_LOG_FORMAT = '%(t)s %(h)s "%(r)s" %(s)s %(B)s %(M)sms id=%({x-request-id}i)s'
+# The path without its query: a query may carry what someone said (GET /api/tts?text=...).
+ACCESS_LOG_FORMAT = '%(t)s %(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms id=%({x-request-id}i)s'

@@ -78,6 +78,9 @@ class Echo:
         headers = {"Content-Type": req.content_type or "application/octet-stream"}
         if req.auth:  # the client's API key, for an ASR service that checks keys
             headers["Authorization"] = req.auth
+        request_id = req.get_header("X-Request-ID")
+        if request_id:  # the gateway's id: ASR logs its part of the echo under the same one
+            headers["X-Request-ID"] = request_id
         params = {name: req.get_param(name) for name in PASSED_QUERY_PARAMETERS if req.get_param(name)}
         set_body_read_timeout(req.env, self._settings.read_timeout)
         try:
