@@ -64,3 +64,4 @@ def test_speed_scales_the_number_of_frames(voice: PiperVoice) -> None:
 def test_text_without_phonemes_gives_no_audio(voice: PiperVoice) -> None:
     assert voice.encode("") is None
     assert list(voice.synthesize("")) == []
+
