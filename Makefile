@@ -49,7 +49,7 @@ NGINX_CONF := $(abspath $(RUN_DIR))/nginx.conf
 
 SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-meinheld.txt \
 	services/tts/requirements.txt services/asr/requirements.txt services/orchestrator/requirements.txt \
-	export/requirements.txt
+	export/requirements.txt nginx/requirements.txt
 
 .PHONY: help install nginx export export-local models run stop test bench load clean \
 	test-docker swarm-up swarm-down test-swarm bench-swarm
@@ -62,10 +62,12 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 
-# meinheld is installed after its dependencies, without its own (see requirements-meinheld.txt).
+# meinheld is installed after its dependencies, without its own (see requirements-meinheld.txt);
+# the gateway's reference page takes only Swagger UI's files from its package (nginx/requirements.txt).
 $(VENV)/.installed-services: $(PY) $(SERVICE_REQUIREMENTS)
 	$(PIP) install --quiet -r export/requirements.txt -r services/orchestrator/requirements.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation -r services/requirements-meinheld.txt
+	$(PIP) install --quiet --no-deps -r nginx/requirements.txt
 	@touch $@
 
 # The Vosk tests speak Korean with espeak-ng (a system package) to the Korean Vosk model; the
