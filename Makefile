@@ -2,6 +2,7 @@
 #   make run     create .venv, install (nginx too), export models if missing, start the stack on :8000
 #   make stop    stop what `make run` started
 #   make test    install test requirements and run the test suite
+#   make fuzz    start a stack of its own and fuzz the API against its description (FUZZ_SECONDS)
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
 #   make bench   start the stack if needed; print TTS, ASR, gateway and peer (Piper, faster-whisper) figures
 #   make load    start the stack if needed; run locust headless (USERS, SPAWN_RATE, DURATION)
@@ -51,11 +52,11 @@ SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-m
 	services/tts/requirements.txt services/asr/requirements.txt services/orchestrator/requirements.txt \
 	export/requirements.txt nginx/requirements.txt
 
-.PHONY: help install nginx export export-local models run stop test bench load clean \
+.PHONY: help install nginx export export-local models run stop test fuzz bench load clean \
 	test-docker swarm-up swarm-down test-swarm bench-swarm
 
 help:
-	@sed -n '2,12p' Makefile | sed 's/^# //'
+	@sed -n '2,13p' Makefile | sed 's/^# //'
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is required"'
@@ -186,6 +187,11 @@ stop:
 
 test: $(VENV)/.installed-tests models nginx
 	$(PY) -m pytest tests
+
+# Schemathesis against a stack of its own on free loopback ports, for FUZZ_SECONDS (240): no 5xx,
+# no answer outside docs/openapi.json, no hang, at least FUZZ_MIN_REQUESTS (2000) requests.
+fuzz: $(VENV)/.installed-tests models nginx
+	$(PY) -m tests.fuzz.run
 
 # The end-to-end tests against a compose stack of the tests' own (project, ports, image tag,
 # volumes), then what only Docker has (users, health, logs, restart, down/up with Compose 1.29,
