@@ -171,6 +171,7 @@ run: models nginx
 	@echo "       -H 'Content-Type: application/octet-stream' --data-binary @speech.pcm"
 	@echo "  curl -X POST 'http://127.0.0.1:$(GATEWAY_PORT)/api/echo-bytes?sr=16000&ch=1&fmt=s16le' \\"
 	@echo "       -H 'Content-Type: application/octet-stream' --data-binary @speech.pcm --output echo.pcm"
+	@echo "The API's reference: http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT)/docs/ (its description: /openapi.json)"
 
 stop:
 	@for name in gateway:nginx $(SERVICES); do \
