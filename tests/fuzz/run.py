@@ -146,6 +146,8 @@ def main() -> int:
     request_timeout = setting("FUZZ_REQUEST_TIMEOUT", 30)
     models_dir = Path(os.environ.get("MODELS_DIR", "models"))
     models_dir = models_dir if models_dir.is_absolute() else ROOT / models_dir
+    if not any(models_dir.glob("tts/*/voice.json")) or not any(models_dir.glob("asr/*/model.json")):
+        raise SystemExit(f"fuzz: no exported models in {models_dir}: run 'make export' (make fuzz does)")
     work = Path(os.environ.get("FUZZ_WORK_DIR", "") or ROOT / "run" / "fuzz")
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
