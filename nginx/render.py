@@ -9,12 +9,14 @@ TTS_READER_GRACE_SECONDS),
 and GATEWAY_RESOLVER:
 a DNS server (Swarm's is 127.0.0.11) that makes the gateway resolve the services' names again
 as replicas come and go, instead of once at start. Standard library only, so the gateway image
-needs nothing but Python and nginx.
+needs nothing but Python, nginx and the files it serves: the API's description and reference
+page (docs/), and Swagger UI's script and style sheet from the package in nginx/requirements.txt.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import re
@@ -23,6 +25,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 TEMPLATE = Path(__file__).with_name("gateway.conf.template")
+# docs/openapi.json and the reference page docs/reference/, served as they are in the repository.
+DOCS_DIR = TEMPLATE.parent.parent / "docs"
+# The package shipping Swagger UI's files (nginx/requirements.txt); only its static files are
+# served, its Python code is never run.
+SWAGGER_UI_PACKAGE = "swagger_ui"
 PLACEHOLDER = re.compile(r"\$\{(GATEWAY_[A-Z0-9_]+)\}")
 # The largest upload the ASR service can be sent: 48 kHz, 2 channels, 4-byte samples, plus room
 # for a WAV header.
@@ -46,6 +53,17 @@ def js_module() -> str:
         "the gateway needs nginx's JavaScript module (njs): install it "
         "(Debian: 'sudo apt-get install libnginx-mod-http-js'; `make run` does as root)"
     )
+
+
+def swagger_ui_dir() -> str:
+    """Where Swagger UI's script and style sheet are installed (found, not imported)."""
+    spec = importlib.util.find_spec(SWAGGER_UI_PACKAGE)
+    if spec is None or spec.origin is None:
+        raise SystemExit(
+            "the gateway's reference page needs Swagger UI's files: "
+            "pip install --no-deps -r nginx/requirements.txt (`make run` does)"
+        )
+    return str(Path(spec.origin).parent / "static")
 
 
 def setting(name: str, default: str) -> str:
@@ -108,6 +126,8 @@ def values(args: argparse.Namespace) -> dict[str, str]:
         "GATEWAY_MIME_TYPES": args.mime_types,
         "GATEWAY_JS_MODULE": js_module(),
         "GATEWAY_NGINX_DIR": str(TEMPLATE.parent.resolve()),
+        "GATEWAY_DOCS_DIR": str(DOCS_DIR.resolve()),
+        "GATEWAY_SWAGGER_UI_DIR": swagger_ui_dir(),
         "GATEWAY_TEMP_DIR": str(temp_dir),
         "GATEWAY_UPSTREAMS": upstream_text,
         "GATEWAY_TTS_TARGET": targets["tts"],

@@ -75,6 +75,9 @@ def test_wav_header_with_metadata_and_float_samples() -> None:
     [
         (b"RIFF\x00\x00\x00\x00AVI " + b"\x00" * 40, "not a RIFF/WAVE"),
         (wav_bytes(b"\x80" * 100, 16000, sample_width=1), "8 bits"),
+        # A fmt chunk too short for its fields (a 500 before; found checking the API against its description).
+        (b"RIFF\x00\x00\x00\x00WAVEfmt " + b"\x00" * 40, "fmt chunk is 0 bytes"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt \x0c\x00\x00\x00" + b"\x01\x00" * 20, "fmt chunk is 12 bytes"),
     ],
 )
 def test_wav_files_this_service_cannot_read_are_errors(data: bytes, message: str) -> None:

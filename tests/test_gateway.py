@@ -236,6 +236,53 @@ def test_requests_nginx_cannot_read_get_json(gateway: Gateway, request_bytes: by
     assert json.loads(body)["error"]["code"] == code
 
 
+@pytest.mark.parametrize(
+    ("path", "status", "media_type"),
+    [
+        ("/api/tts?text=Hi.", 200, "application/octet-stream"),
+        ("/api/stt/models?", 200, "application/json"),
+        ("/v1/models?", 200, "application/json"),
+        ("/api/stt/ws?", 426, "application/json"),
+    ],
+)
+def test_the_services_take_every_request_line_and_header_the_gateway_lets_through(
+    gateway: Gateway, path: str, status: int, media_type: str
+) -> None:
+    """gunicorn's own bounds (a 4 KB request line, 100 headers) are below the gateway's (8 KB,
+    32 KB of headers), and it answered between them in HTML (found by `make fuzz`)."""
+    long_line = f"{gateway.url}{path}&pad={'a' * (8000 - len(path))}"  # just under the gateway's 8 KB
+    many_headers = {f"X-Extra-{number}": "v" for number in range(150)}
+    for url, headers in ((long_line, {}), (f"{gateway.url}{path}", many_headers)):
+        response = requests.get(url, headers=headers, timeout=30)
+        assert response.status_code == status, response.text[:300]
+        assert response.headers["Content-Type"].startswith(media_type)
+
+
+def test_a_body_answered_before_it_is_read_keeps_the_connection(gateway: Gateway) -> None:
+    """A service that answers without reading a body over 64 KB (a method the path does not take,
+    OPTIONS, a wrong media type) had gunicorn close the kept-alive connection under the gateway,
+    which then answered some requests 502 (found by `make fuzz`). ASR, TTS and the orchestrator
+    read and drop the rest after their answer."""
+    body = b" " * 300_000
+    cases = [
+        ("PUT", "/api/voices", "application/json", 405),
+        ("POST", "/api/tts", "text/plain", 415),
+        ("PUT", "/api/stt/models", "application/octet-stream", 405),
+        ("PUT", "/v1/models", "application/json", 405),
+        ("OPTIONS", "/api/echo-bytes", "application/octet-stream", 200),
+        ("PUT", "/api/echo-bytes", "application/octet-stream", 405),
+    ]
+    with requests.Session() as session:
+        for method, path, media_type, status in cases:
+            statuses = [
+                session.request(
+                    method, f"{gateway.url}{path}", data=body, headers={"Content-Type": media_type}, timeout=30
+                ).status_code
+                for _ in range(30)
+            ]
+            assert statuses == [status] * 30, (method, path, statuses)
+
+
 def test_a_trickled_tts_request_still_gets_json_not_meinheld_html(gateway: Gateway) -> None:
     """meinheld answers 408 in HTML to a body that trickles in; nginx buffers it first."""
     body = b'{"text": "Slowly but surely."}'

@@ -8,7 +8,7 @@ by side (Kaldi and CTranslate2 release the GIL while they decode).
 
 from services.common.config import env_int, env_str
 from services.common.cpu import yield_cpu
-from services.common.gunicorn_settings import ACCESS_LOG_FORMAT
+from services.common.gunicorn_settings import ACCESS_LOG_FORMAT, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_LINE
 from services.common.gunicorn_settings import worker_class as _worker_class
 from services.common.logs import gunicorn_logging
 
@@ -26,6 +26,9 @@ control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 access_log_format = ACCESS_LOG_FORMAT
+# Whatever the gateway lets through (see services.common.gunicorn_settings).
+limit_request_line = LIMIT_REQUEST_LINE
+limit_request_fields = LIMIT_REQUEST_FIELDS
 logconfig_dict = gunicorn_logging("asr")
 
 # Speech is heard as it streams, so a TTS stream waiting for the CPU is heard as a late start or

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.common.config import ConfigError, env_int, env_str, models_dir
+from services.common.unread_body import largest_body_bytes, max_audio_seconds
 
 ENGINES = ("vosk", "whisper")
-LARGEST_BYTES_PER_SECOND = 48000 * 2 * 4
-HEADER_ROOM_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class AsrSettings:
     def max_upload_bytes(self) -> int:
         """The most bytes an audio upload may have: MAX_AUDIO_DURATION of the largest raw audio
         (48 kHz stereo 32-bit), plus room for headers. The gateway applies the same bound."""
-        return self.max_audio_seconds * LARGEST_BYTES_PER_SECOND + HEADER_ROOM_BYTES
+        return largest_body_bytes(self.max_audio_seconds)
 
     @classmethod
     def from_env(cls) -> AsrSettings:
@@ -56,7 +55,7 @@ class AsrSettings:
             engine=engine,
             whisper_model_size=env_str("ASR_MODEL_SIZE", "base.en"),
             vosk_model=env_str("ASR_VOSK_MODEL", ""),
-            max_audio_seconds=env_int("MAX_AUDIO_DURATION", 15, minimum=1, maximum=3600),
+            max_audio_seconds=max_audio_seconds(),
             block_bytes=env_int("ASR_BLOCK_BYTES", 8192, minimum=512, maximum=1 << 20),
             whisper_beam_size=env_int("ASR_WHISPER_BEAM_SIZE", 3, minimum=1, maximum=10),
             cpu_threads=env_int("ASR_CPU_THREADS", 2, minimum=1, maximum=64),

@@ -34,7 +34,9 @@ def parse_wav_header(data: bytes) -> tuple[PcmFormat, int] | None:
                 raise AudioInputError("the WAV data chunk comes before its fmt chunk")
             return fmt, body
         if chunk_id == b"fmt ":
-            if len(data) < body + max(size, 16):
+            if size < 16:  # the fields read below; a shorter chunk is no PCM format
+                raise AudioInputError(f"the WAV fmt chunk is {size} bytes; a PCM fmt chunk has at least 16")
+            if len(data) < body + size:
                 return None
             fmt = _read_fmt(data[body : body + size])
         offset = body + size + (size & 1)  # chunks are padded to an even size

@@ -24,3 +24,11 @@ def worker_class(name: str) -> str:
 # gateway gave it (the same id is in the gateway's line and in every service the request reached).
 # The path without its query: a query may carry what someone said (GET /api/tts?text=...).
 ACCESS_LOG_FORMAT = '%(t)s %(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms id=%({x-request-id}i)s'
+
+# The gateway takes a request line of up to 8 KB and headers of up to 32 KB, and answers past
+# them itself, in JSON. What it lets through, a service must take: gunicorn's own smaller
+# bounds (a 4 KB line, 100 headers) answered an 8 KB query string or 101 headers in HTML. These
+# are gunicorn's largest (32 KB of headers hold fewer lines); a client that calls a service
+# directly is still bounded by them.
+LIMIT_REQUEST_LINE = 8190
+LIMIT_REQUEST_FIELDS = 32768

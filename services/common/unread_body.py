@@ -1,14 +1,16 @@
 """Keep a connection, and the answer on it, when the app answered before reading the whole body.
 
-A service may answer an upload before reading all of it: audio declared or found too long is
-refused at once. gunicorn then keeps the connection open only if it can read and drop the rest
-of the body in 64 KB; past that it closes the socket with the rest unread, and the kernel
-answers the bytes still arriving with a reset. The gateway, still sending the upload, fails
-with a broken pipe and reports 502 instead of the service's answer.
+A service may answer a request before reading all of its body: audio declared or found too
+long is refused at once, and so is a method a path does not take, a body of the wrong type or
+size, a request without its API key (and OPTIONS is answered without a look at the body).
+gunicorn then keeps the connection open only if it can read and drop the rest of the body in
+64 KB; past that it closes the socket with the rest unread, and the kernel answers the bytes
+still arriving with a reset. The gateway, still sending the body or reusing the kept-alive
+connection for the next request, fails and reports 502 instead of the service's answer.
 
 `DropUnreadBody` reads and drops the rest itself, after the answer has been written, up to
-the largest body the service accepts (the gateway sends no more) and within the body read
-timeout, so gunicorn finds the body read and the connection stays open.
+the largest body the gateway sends a service and within the body read timeout, so gunicorn
+finds the body read and the connection stays open. Every gunicorn service is wrapped in it.
 """
 
 from __future__ import annotations
@@ -16,9 +18,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, BinaryIO
 
+from services.common.config import env_int
+
 _READ_BYTES = 64 * 1024
+# The largest body the gateway passes on to a service (its client_max_body_size, which
+# nginx/render.py writes the same way): MAX_AUDIO_DURATION of the largest raw audio, 48 kHz
+# stereo 32-bit, plus room for headers.
+LARGEST_BYTES_PER_SECOND = 48000 * 2 * 4
+HEADER_ROOM_BYTES = 64 * 1024
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def max_audio_seconds() -> int:
+    return env_int("MAX_AUDIO_DURATION", 15, minimum=1, maximum=3600)
+
+
+def largest_body_bytes(audio_seconds: int | None = None) -> int:
+    """The most bytes of body the gateway sends a service, for `audio_seconds` of audio
+    (MAX_AUDIO_DURATION by default)."""
+    seconds = max_audio_seconds() if audio_seconds is None else audio_seconds
+    return seconds * LARGEST_BYTES_PER_SECOND + HEADER_ROOM_BYTES
 
 
 class DropUnreadBody:
