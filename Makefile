@@ -195,6 +195,7 @@ test: $(VENV)/.installed-tests models nginx
 # services stopped and started, slowloris, abandoned streams, overload, bad input everywhere).
 test-faults: $(VENV)/.installed-tests models nginx
 	TEST_FAULTS=1 timeout 900 $(PY) -m pytest -rA tests/faults
+
 # Schemathesis against a stack of its own on free loopback ports, for FUZZ_SECONDS (240): no 5xx,
 # no answer outside docs/openapi.json, no hang, at least FUZZ_MIN_REQUESTS (2000) requests.
 fuzz: $(VENV)/.installed-tests models nginx
