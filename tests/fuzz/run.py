@@ -37,9 +37,17 @@ ACCESS_LINE = re.compile(
     r'"(?P<request>[^"]*)" (?P<status>\d{3}) \d+ "[^"]*" "(?P<agent>[^"]*)" .* body=(?P<body>\S+)$'
 )
 SERVICES = ("tts", "asr", "realtime", "orchestrator")
-# Spoken by the stack at the start, in every container uploads take, for tests/fuzz/hooks.py.
-RECORDED_SENTENCE = "Hello world, this is a short test of speech recognition."
-RECORDED_FORMATS = ("wav", "mp3", "opus", "aac", "flac")
+# Spoken by the stack at the start, in each format uploads take, for tests/fuzz/hooks.py: raw PCM
+# and WAV at 16 kHz (native TTS), the compressed containers at 24 kHz (OpenAI's speech).
+RECORDED_SENTENCE = "Hello world, this is a test."
+RECORDINGS = {
+    "pcm": ("/api/tts", {"text": RECORDED_SENTENCE}),
+    "wav": ("/api/tts/wav", {"text": RECORDED_SENTENCE}),
+    **{
+        container: ("/v1/audio/speech", {"input": RECORDED_SENTENCE, "response_format": container})
+        for container in ("mp3", "opus", "aac", "flac")
+    },
+}
 
 
 def setting(name: str, default: int) -> int:
@@ -77,13 +85,12 @@ def start_stack(stack: ExitStack, models_dir: Path, work: Path) -> tuple[str, Pa
 
 def make_recordings(gateway_url: str, directory: Path) -> None:
     directory.mkdir()
-    for response_format in RECORDED_FORMATS:
-        body = json.dumps({"input": RECORDED_SENTENCE, "response_format": response_format}).encode()
+    for name, (path, fields) in RECORDINGS.items():
         request = urllib.request.Request(
-            f"{gateway_url}/v1/audio/speech", data=body, headers={"Content-Type": "application/json"}
+            f"{gateway_url}{path}", data=json.dumps(fields).encode(), headers={"Content-Type": "application/json"}
         )
         with urllib.request.urlopen(request, timeout=60) as response:
-            (directory / f"speech.{response_format}").write_bytes(response.read())
+            (directory / f"speech.{name}").write_bytes(response.read())
 
 
 def run_schemathesis(gateway_url: str, work: Path, seconds: int, request_timeout: int) -> int:
