@@ -20,6 +20,7 @@ import schemathesis
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -39,7 +40,7 @@ METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 OPERATIONS = {
     (method.upper(), path) for path, item in DESCRIPTION["paths"].items() for method in item if method in METHODS
 }
-CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [status_code_conformance, content_type_conformance, response_headers_conformance, response_schema_conformance]
 SENTENCE = "Hello world, this is a test of the description."
 
 
@@ -266,7 +267,7 @@ def sent(value: Any, recordings: dict[str, bytes]) -> Any:
 
 def conforms(description: schemathesis.BaseSchema, call: Call, response: requests.Response) -> None:
     """The response is one the description gives for the operation: its status, its media type,
-    and its body against the schema (each event's, for server-sent events)."""
+    its headers, and its body against the schema (each event's, for server-sent events)."""
     template = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/?]+)", re.escape(call.path))
     parameters = re.match(template, urlsplit(response.request.url).path)
     assert parameters is not None, (call.path, response.request.url)

@@ -3,11 +3,11 @@ ports (nginx, TTS, ASR, realtime and the orchestrator, as the tests' `gateway` f
 
 Schemathesis reads the description the gateway serves (/openapi.json) and sends every operation
 generated requests, valid and invalid, for FUZZ_SECONDS (default 240). Each response must not be
-a 5xx, and its status, media type and body must be what the description says; each must come
-within FUZZ_REQUEST_TIMEOUT seconds (default 30), or it counts as a hang. Afterwards the gateway's
-access log is read: the run fails on fewer than FUZZ_MIN_REQUESTS requests (default 2000), on any
-5xx, and on any response whose body was cut short (a stream that failed after its 200); and a
-traceback in a service's log is a failure too.
+a 5xx, and its status, media type, headers and body must be what the description says; each
+must come within FUZZ_REQUEST_TIMEOUT seconds (default 30), or it counts as a hang. Afterwards
+the gateway's access log is read: the run fails on fewer than FUZZ_MIN_REQUESTS requests
+(default 2000), on any 5xx, and on any response whose body was cut short (a stream that failed
+after its 200); and a traceback in a service's log is a failure too.
 
     python -m tests.fuzz.run            # MODELS_DIR as for the tests; FUZZ_SEED to replay a run
 
@@ -30,7 +30,15 @@ from pathlib import Path
 
 from bench.harness import ROOT, Running, start_gateway, start_service
 
-CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+CHECKS = ",".join(
+    (
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+    )
+)
 # The gateway's access line (nginx/gateway.conf.template): the request, the status, the client,
 # and whether the body went out whole.
 ACCESS_LINE = re.compile(
