@@ -294,7 +294,7 @@ OPEN |= {("GET", "/docs/"), ("GET", "/api/stt/ws")}
 
 
 @pytest.fixture(scope="module")
-def keyed_stack(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def keyed_openapi_gateway(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """The gateway with API_KEYS set on every service (no realtime service: the WebSocket's
     refusal is its own protocol's, tested in tests/test_realtime.py)."""
     work = tmp_path_factory.mktemp("openapi-keyed")
@@ -311,11 +311,11 @@ def keyed_stack(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def test_with_api_keys_every_protected_operation_answers_401_as_described(
-    keyed_stack: Gateway, description: schemathesis.BaseSchema
+    keyed_openapi_gateway: Gateway, description: schemathesis.BaseSchema
 ) -> None:
     for method, path in sorted(OPERATIONS - OPEN):
         url = path.replace("{model_id}", "whisper-tiny.en")
-        response = requests.request(method, f"{keyed_stack.url}{url}", data=b"x" * 100_000, timeout=30)
+        response = requests.request(method, f"{keyed_openapi_gateway.url}{url}", data=b"x" * 100_000, timeout=30)
         assert response.status_code == 401, (method, path, response.text[:300])
         assert response.json()["error"]["code"] == "invalid_api_key"
         assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -323,6 +323,6 @@ def test_with_api_keys_every_protected_operation_answers_401_as_described(
         security = DESCRIPTION["paths"][path][method.lower()].get("security", DESCRIPTION["security"])
         assert {"apiKey": []} in security, (method, path)
     for method, path in sorted(OPEN - {("GET", "/api/stt/ws")}):
-        response = requests.request(method, f"{keyed_stack.url}{path}", timeout=30)
+        response = requests.request(method, f"{keyed_openapi_gateway.url}{path}", timeout=30)
         assert response.status_code == 200, (method, path)
         assert DESCRIPTION["paths"][path][method.lower()]["security"] == [{}]
