@@ -189,7 +189,7 @@ stop:
 test: $(VENV)/.installed-tests models nginx
 	$(PY) -m pytest tests
 
-# Schemathesis against a stack of its own on free loopback ports, for FUZZ_SECONDS (240): no 5xx,
+# Schemathesis against a stack of its own on free loopback ports, for FUZZ_SECONDS (300): no 5xx,
 # no answer outside docs/openapi.json, no hang, at least FUZZ_MIN_REQUESTS (2000) requests.
 fuzz: $(VENV)/.installed-tests models nginx
 	$(PY) -m tests.fuzz.run
