@@ -196,7 +196,7 @@ test: $(VENV)/.installed-tests models nginx
 test-faults: $(VENV)/.installed-tests models nginx
 	TEST_FAULTS=1 timeout 900 $(PY) -m pytest -rA tests/faults
 
-# Schemathesis against a stack of its own on free loopback ports, for FUZZ_SECONDS (240): no 5xx,
+# Schemathesis against a stack of its own on free loopback ports, for FUZZ_SECONDS (300): no 5xx,
 # no answer outside docs/openapi.json, no hang, at least FUZZ_MIN_REQUESTS (2000) requests.
 fuzz: $(VENV)/.installed-tests models nginx
 	$(PY) -m tests.fuzz.run
@@ -209,7 +209,8 @@ test-docker: $(VENV)/.installed-tests
 		echo "installing Compose 1.29 (Debian's docker-compose) to test the original command"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 	TEST_STACK=compose TORCH_INDEX_URL=$(TORCH_INDEX_URL) $(PY) -m pytest -rs tests/test_gateway.py tests/test_openai_api.py \
-		tests/test_realtime.py tests/deploy/test_compose.py
+		tests/test_realtime.py tests/test_openapi.py::test_the_gateway_serves_the_description_and_a_reference_page_of_its_own \
+		tests/deploy/test_compose.py
 
 # Docker Swarm: the same images and compose file, with deploy/swarm/docker-stack.yml, as the stack
 # $(STACK). This engine must be a swarm manager ('docker swarm init' makes a one-node swarm).

@@ -46,6 +46,7 @@ LOOPBACK_SERVERS = {
     "asr_multilingual_server",
     "orchestrator",
     "keyed_gateway",
+    "keyed_openapi_gateway",
     "realtime_server",
     "realtime_vosk_server",
     "vosk_gateway",

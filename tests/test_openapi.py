@@ -20,6 +20,7 @@ import schemathesis
 from openapi_spec_validator import validate
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -39,7 +40,7 @@ METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 OPERATIONS = {
     (method.upper(), path) for path, item in DESCRIPTION["paths"].items() for method in item if method in METHODS
 }
-CHECKS = [status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [status_code_conformance, content_type_conformance, response_headers_conformance, response_schema_conformance]
 SENTENCE = "Hello world, this is a test of the description."
 
 
@@ -266,7 +267,7 @@ def sent(value: Any, recordings: dict[str, bytes]) -> Any:
 
 def conforms(description: schemathesis.BaseSchema, call: Call, response: requests.Response) -> None:
     """The response is one the description gives for the operation: its status, its media type,
-    and its body against the schema (each event's, for server-sent events)."""
+    its headers, and its body against the schema (each event's, for server-sent events)."""
     template = re.sub(r"\\{(\w+)\\}", r"(?P<\1>[^/?]+)", re.escape(call.path))
     parameters = re.match(template, urlsplit(response.request.url).path)
     assert parameters is not None, (call.path, response.request.url)
@@ -293,7 +294,7 @@ OPEN |= {("GET", "/docs/"), ("GET", "/api/stt/ws")}
 
 
 @pytest.fixture(scope="module")
-def keyed_stack(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+def keyed_openapi_gateway(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     """The gateway with API_KEYS set on every service (no realtime service: the WebSocket's
     refusal is its own protocol's, tested in tests/test_realtime.py)."""
     work = tmp_path_factory.mktemp("openapi-keyed")
@@ -310,11 +311,11 @@ def keyed_stack(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 
 
 def test_with_api_keys_every_protected_operation_answers_401_as_described(
-    keyed_stack: Gateway, description: schemathesis.BaseSchema
+    keyed_openapi_gateway: Gateway, description: schemathesis.BaseSchema
 ) -> None:
     for method, path in sorted(OPERATIONS - OPEN):
         url = path.replace("{model_id}", "whisper-tiny.en")
-        response = requests.request(method, f"{keyed_stack.url}{url}", data=b"x" * 100_000, timeout=30)
+        response = requests.request(method, f"{keyed_openapi_gateway.url}{url}", data=b"x" * 100_000, timeout=30)
         assert response.status_code == 401, (method, path, response.text[:300])
         assert response.json()["error"]["code"] == "invalid_api_key"
         assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -322,6 +323,6 @@ def test_with_api_keys_every_protected_operation_answers_401_as_described(
         security = DESCRIPTION["paths"][path][method.lower()].get("security", DESCRIPTION["security"])
         assert {"apiKey": []} in security, (method, path)
     for method, path in sorted(OPEN - {("GET", "/api/stt/ws")}):
-        response = requests.request(method, f"{keyed_stack.url}{path}", timeout=30)
+        response = requests.request(method, f"{keyed_openapi_gateway.url}{path}", timeout=30)
         assert response.status_code == 200, (method, path)
         assert DESCRIPTION["paths"][path][method.lower()]["security"] == [{}]

@@ -10,7 +10,8 @@ connection for the next request, fails and reports 502 instead of the service's 
 
 `DropUnreadBody` reads and drops the rest itself, after the answer has been written, up to
 the largest body the gateway sends a service and within the body read timeout, so gunicorn
-finds the body read and the connection stays open. Every gunicorn service is wrapped in it.
+finds the body read and the connection stays open. Each WSGI service (ASR, TTS, the
+orchestrator) is wrapped in it.
 """
 
 from __future__ import annotations
