@@ -62,6 +62,24 @@ CALLS = [
 ]  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Recording:
+    """A spoken sentence (about 3 s at 16 kHz), as a voice assistant's user says one: raw s16le
+    for the native uploads, WAV for OpenAI's."""
+
+    pcm: bytes
+    wav: bytes
+
+    @classmethod
+    def of(cls, url: str, text: str) -> Recording:
+        made = [
+            requests.post(f"{url}{path}", json={"text": text}, timeout=120) for path in ("/api/tts", "/api/tts/wav")
+        ]
+        for answer in made:
+            answer.raise_for_status()
+        return cls(made[0].content, made[1].content)
+
+
 @dataclass
 class Outcome:
     sent: Counter = field(default_factory=Counter)
@@ -88,26 +106,13 @@ class Outcome:
                 self.examples.setdefault(key, problem[:300])
 
 
-def wav_of(pcm: bytes, sample_rate: int = 16000) -> bytes:
-    import io
-    import wave
-
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(sample_rate)
-        wav.writeframes(pcm)
-    return buffer.getvalue()
-
-
-def send(session: requests.Session, url: str, call: Call, recording: bytes, outcome: Outcome) -> None:
+def send(session: requests.Session, url: str, call: Call, recording: Recording, outcome: Outcome) -> None:
     try:
         if call.form:
-            files = {"file": ("speech.wav", wav_of(recording), "audio/wav")}
+            files = {"file": ("speech.wav", recording.wav, "audio/wav")}
             response = session.post(f"{url}{call.path}", data={"model": "whisper-1"}, files=files, timeout=120)
         elif call.audio:
-            response = session.post(f"{url}{call.path}", data=recording, timeout=120)
+            response = session.post(f"{url}{call.path}", data=recording.pcm, timeout=120)
         else:
             response = session.request(call.method, f"{url}{call.path}", json=call.json_body, timeout=120)
         body = response.content  # read to the end: a stream cut short raises here
@@ -116,7 +121,7 @@ def send(session: requests.Session, url: str, call: Call, recording: bytes, outc
         outcome.record(call, None, f"{type(error).__name__}: {error}")
 
 
-def client(url: str, recording: bytes, outcome: Outcome, stop_at: float, offset: int) -> None:
+def client(url: str, recording: Recording, outcome: Outcome, stop_at: float, offset: int) -> None:
     calls = cycle(CALLS[offset:] + CALLS[:offset])
     with requests.Session() as session:
         while time.monotonic() < stop_at:
@@ -167,10 +172,7 @@ def run(url: str, run_dir: Path, seconds: float, clients: int) -> dict:
     watched = processes(run_dir)
     if not watched:
         raise SystemExit(f"no process of the stack found from the pid files in {run_dir}; run 'make run' first")
-    # A spoken sentence (about 3 s, s16le 16 kHz mono), as a voice assistant's user says one.
-    made = requests.post(f"{url}/api/tts", json={"text": SENTENCE}, timeout=120)
-    made.raise_for_status()
-    recording = made.content
+    recording = Recording.of(url, SENTENCE)
 
     outcome = Outcome()
     samples: dict[int, list[tuple[int, float]]] = {pid: [] for pid in watched}

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.harness import ROOT, Endpoint, Server, start_gateway, start_service
+from bench.harness import ROOT, Endpoint, Gateway, Server, start_gateway, start_service
 from export.asr_models import export_local_vosk, export_local_whisper
 
 pytest_plugins = ["tests.deploy.stacks"]
@@ -253,3 +253,22 @@ def gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     stack = start_gateway(work, tts.url, asr.url, orchestrator.url, realtime_url=realtime.url)
     yield stack
     stack.stop()
+
+
+API_KEYS_UNDER_TEST = "key-one, key-two"
+
+
+@pytest.fixture(scope="module")
+def keyed_gateway(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    """nginx + TTS + ASR + orchestrator, each with API_KEYS set (no realtime service)."""
+    work = tmp_path_factory.mktemp("keyed")
+    tts = start_service("tts", models_dir, work / "tts.log", API_KEYS=API_KEYS_UNDER_TEST)
+    asr = start_service("asr", models_dir, work / "asr.log", API_KEYS=API_KEYS_UNDER_TEST, ASR_ENGINE="whisper")
+    orchestrator = start_service(
+        "orchestrator", models_dir, work / "orchestrator.log", API_KEYS=API_KEYS_UNDER_TEST, TTS_SERVICE_URL=tts.url,
+        ASR_SERVICE_URL=asr.url,
+    )  # fmt: skip
+    gateway = start_gateway(work, tts.url, asr.url, orchestrator.url)
+    yield gateway
+    for running in (gateway, orchestrator, asr, tts):
+        running.stop()

@@ -5,37 +5,18 @@ A stack of its own (nginx + the three services) with two keys, through the gatew
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import jiwer
 import openai
 import pytest
 import requests
 
-from bench.harness import Gateway, start_gateway, start_service
+from bench.harness import Gateway
 from tests.conftest import VOICE_ID
 from tests.test_intelligibility import words
 
-KEYS = "key-one, key-two"
 # A whole sentence, judged by word error rate: a two-word greeting is too short for Whisper tiny to
 # hear the same way on every CPU.
 ROUND_TRIP = "Please call me back as soon as you get this message."
-
-
-@pytest.fixture(scope="module")
-def keyed_gateway(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    work = tmp_path_factory.mktemp("keyed")
-    tts = start_service("tts", models_dir, work / "tts.log", API_KEYS=KEYS)
-    asr = start_service("asr", models_dir, work / "asr.log", API_KEYS=KEYS, ASR_ENGINE="whisper")
-    orchestrator = start_service(
-        "orchestrator", models_dir, work / "orchestrator.log", API_KEYS=KEYS, TTS_SERVICE_URL=tts.url,
-        ASR_SERVICE_URL=asr.url,
-    )  # fmt: skip
-    gateway = start_gateway(work, tts.url, asr.url, orchestrator.url)
-    yield gateway
-    for running in (gateway, orchestrator, asr, tts):
-        running.stop()
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -25,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bench.harness import ROOT, Gateway, start_gateway, start_service
+from bench.harness import ROOT, Gateway
 from services.asr.audio_input import ALLOWED_CHANNELS, SAMPLE_FORMATS
 from services.asr.audio_input import ALLOWED_SAMPLE_RATES as UPLOAD_SAMPLE_RATES
 from services.asr.openai_transcription import GRANULARITIES
@@ -288,34 +287,16 @@ def test_the_services_answer_as_described(
     conforms(description, call, response)
 
 
-KEYS = "key-one"
 OPEN = {("GET", "/v1/audio/voices"), ("GET", "/v1/audio/models"), ("GET", "/healthz"), ("GET", "/openapi.json")}
 OPEN |= {("GET", "/docs/"), ("GET", "/api/stt/ws")}
 
 
-@pytest.fixture(scope="module")
-def keyed_openapi_gateway(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """The gateway with API_KEYS set on every service (no realtime service: the WebSocket's
-    refusal is its own protocol's, tested in tests/test_realtime.py)."""
-    work = tmp_path_factory.mktemp("openapi-keyed")
-    tts = start_service("tts", models_dir, work / "tts.log", API_KEYS=KEYS)
-    asr = start_service("asr", models_dir, work / "asr.log", API_KEYS=KEYS, ASR_ENGINE="whisper")
-    orchestrator = start_service(
-        "orchestrator", models_dir, work / "orchestrator.log", API_KEYS=KEYS, TTS_SERVICE_URL=tts.url,
-        ASR_SERVICE_URL=asr.url,
-    )  # fmt: skip
-    gateway = start_gateway(work, tts.url, asr.url, orchestrator.url)
-    yield gateway
-    for running in (gateway, orchestrator, asr, tts):
-        running.stop()
-
-
 def test_with_api_keys_every_protected_operation_answers_401_as_described(
-    keyed_openapi_gateway: Gateway, description: schemathesis.BaseSchema
+    keyed_gateway: Gateway, description: schemathesis.BaseSchema
 ) -> None:
     for method, path in sorted(OPERATIONS - OPEN):
         url = path.replace("{model_id}", "whisper-tiny.en")
-        response = requests.request(method, f"{keyed_openapi_gateway.url}{url}", data=b"x" * 100_000, timeout=30)
+        response = requests.request(method, f"{keyed_gateway.url}{url}", data=b"x" * 100_000, timeout=30)
         assert response.status_code == 401, (method, path, response.text[:300])
         assert response.json()["error"]["code"] == "invalid_api_key"
         assert response.headers["WWW-Authenticate"] == "Bearer"
@@ -323,6 +304,6 @@ def test_with_api_keys_every_protected_operation_answers_401_as_described(
         security = DESCRIPTION["paths"][path][method.lower()].get("security", DESCRIPTION["security"])
         assert {"apiKey": []} in security, (method, path)
     for method, path in sorted(OPEN - {("GET", "/api/stt/ws")}):
-        response = requests.request(method, f"{keyed_openapi_gateway.url}{path}", timeout=30)
+        response = requests.request(method, f"{keyed_gateway.url}{path}", timeout=30)
         assert response.status_code == 200, (method, path)
         assert DESCRIPTION["paths"][path][method.lower()]["security"] == [{}]
