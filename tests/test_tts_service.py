@@ -127,6 +127,11 @@ def test_unsayable_characters_do_not_stop_the_rest(tts_server: Server) -> None:
 def test_client_disconnect_stops_synthesis(any_tts_server: Server) -> None:
     tts_server = any_tts_server
     body = json.dumps({"text": "This sentence is one of many in a long text. " * 40}).encode()
+    logged_before = len(tts_server.log())  # the service is shared: other tests' streams are in its log
+
+    def new_log() -> str:
+        return tts_server.log()[logged_before:]
+
     with socket.create_connection(("127.0.0.1", tts_server.port)) as sock:
         sock.sendall(
             b"POST /api/tts HTTP/1.1\r\nHost: tts\r\nContent-Type: application/json\r\n"
@@ -134,9 +139,9 @@ def test_client_disconnect_stops_synthesis(any_tts_server: Server) -> None:
         )
         assert sock.recv(4096).startswith(b"HTTP/1.1 200")
     deadline = time.monotonic() + 20
-    while "stream closed by the client" not in tts_server.log() and time.monotonic() < deadline:
+    while "stream closed by the client" not in new_log() and time.monotonic() < deadline:
         time.sleep(0.1)
-    line = next(line for line in tts_server.log().splitlines() if "stream closed by the client" in line)
+    line = next(line for line in new_log().splitlines() if "stream closed by the client" in line)
     done, total = (int(word) for word in line.split("after ")[1].split(" pieces")[0].split(" of "))
     assert total >= 40 and done < 10
 
