@@ -406,6 +406,23 @@ def test_a_client_that_vanishes_frees_its_place(
     assert text_of(recognize(ws_url(vosk_gateway), pcm, 16000))
 
 
+def test_a_session_is_logged_when_it_ends_with_the_gateways_request_id(
+    vosk_gateway: Gateway, realtime_vosk_server: Server
+) -> None:
+    # The query is not logged: the other services leave it out of their lines too.
+    with connect(ws_url(vosk_gateway) + "?note=private", additional_headers={"X-Request-ID": "live-4711"}) as ws:
+        send_and_read(ws, bytes(3200))
+        send_and_read(ws, EOF_MESSAGE)
+        assert closed_with(ws) == (1000, "Normal Closure")
+    deadline = time.monotonic() + 10
+    while "id=live-4711" not in realtime_vosk_server.log() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [line] = [line for line in realtime_vosk_server.log().splitlines() if "id=live-4711" in line]
+    assert '"GET /api/stt/ws HTTP/1.1" 101 ' in line, line
+    assert line.endswith(" close=1000"), line
+    assert "private" not in realtime_vosk_server.log()
+
+
 def test_api_keys_guard_the_websocket_too(keyed_realtime_server: Server) -> None:
     with connect(ws_url(keyed_realtime_server)) as ws:
         expect_error(ws, "invalid_api_key", 1008)

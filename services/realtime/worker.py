@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import signal
 from typing import Any, ClassVar
 
@@ -11,6 +12,12 @@ from uvicorn_worker import UvicornWorker
 from services.realtime.settings import RealtimeSettings
 
 _settings = RealtimeSettings.from_env()
+
+
+def _without_handshake_lines(record: logging.LogRecord) -> bool:
+    """uvicorn notes each WebSocket handshake in its error log, with the query string; the
+    app's access line says the same when the session ends, with its request id."""
+    return not str(record.msg).startswith('%s - "WebSocket %s"')
 
 
 class RealtimeWorker(UvicornWorker):
@@ -27,7 +34,13 @@ class RealtimeWorker(UvicornWorker):
         "ws_ping_timeout": 20.0,
         # PCM barely compresses: deflating it would only cost the CPU the decoders need.
         "ws_per_message_deflate": False,
+        # The app writes one line per request or session itself (`services.realtime.access_log`).
+        "access_log": False,
     }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        logging.getLogger("uvicorn.error").addFilter(_without_handshake_lines)
 
     def _install_sigquit_handler(self) -> None:
         # gunicorn's master sends QUIT to its workers when it is told to stop (`make stop` sends
