@@ -7,7 +7,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,11 +107,6 @@ def start_service(
 @dataclass
 class Gateway(Running):
     log_dir: Path
-    run_dir: Path
-
-    def stop(self) -> None:
-        super().stop()
-        shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def nginx_binary() -> str:
@@ -147,22 +141,19 @@ def start_gateway(
     if realtime_url:
         environment["REALTIME_SERVICE_URL"] = realtime_url
     config = work_dir / "nginx.conf"
-    # nginx started as root runs its workers as an unprivileged user, and they keep a body or an
-    # answer larger than their buffers in a temporary file under the run directory: it must be
-    # one they can reach, which a test's own directory (private to root) is not.
-    run_dir = Path(tempfile.mkdtemp(prefix="gateway-run-"))
-    run_dir.chmod(0o755)
+    # Under the test's own directory, private to its user as `make run`'s may be: the workers
+    # keep a body or an answer larger than their buffers in a temporary file there.
+    run_dir = work_dir / "run"
     render = [sys.executable, str(ROOT / "nginx" / "render.py"), "--output", str(config)]
     render += ["--run-dir", str(run_dir), "--log-dir", str(work_dir / "logs")]
     subprocess.run(render, env=environment, check=True)
     error_log = work_dir / "logs" / "gateway.error.log"
     command = [nginx_binary(), "-c", str(config), "-e", str(error_log), "-g", "daemon off;"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    gateway = Gateway(f"http://127.0.0.1:{port}", process, work_dir / "logs", run_dir)
+    gateway = Gateway(f"http://127.0.0.1:{port}", process, work_dir / "logs")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            shutil.rmtree(run_dir, ignore_errors=True)
             raise RuntimeError(f"nginx exited:\n{error_log.read_text(errors='replace')}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):

@@ -19,6 +19,7 @@ import argparse
 import importlib.util
 import math
 import os
+import pwd
 import re
 import sys
 from pathlib import Path
@@ -64,6 +65,20 @@ def swagger_ui_dir() -> str:
             "pip install --no-deps -r nginx/requirements.txt (`make run` does)"
         )
     return str(Path(spec.origin).parent / "static")
+
+
+def worker_user() -> str:
+    """The `user` directive: nginx's workers run as the user who starts the gateway.
+
+    Started by root, nginx drops its workers to "nobody", who cannot read the API's reference
+    nor write the temp files of a checkout in a private directory (a root's home is 0700):
+    `/docs/` answered 403 and a large body 500. The services of `make run` already run as that
+    user, so the workers gain nothing the stack did not have. Started by anyone else (as in the
+    image), the workers are the master's user anyway and the directive would only be warned about.
+    """
+    if os.geteuid() != 0:
+        return ""
+    return f"user {pwd.getpwuid(os.geteuid()).pw_name};"
 
 
 def setting(name: str, default: str) -> str:
@@ -118,6 +133,7 @@ def values(args: argparse.Namespace) -> dict[str, str]:
     upstream_text, targets = upstreams(addresses, setting("GATEWAY_RESOLVER", ""))
     return {
         "GATEWAY_LISTEN": f"{args.listen}:{int(setting('GATEWAY_PORT', '8000'))}",
+        "GATEWAY_USER": worker_user(),
         "GATEWAY_PID_FILE": str(Path(args.run_dir) / "nginx.pid"),
         "GATEWAY_ERROR_LOG": args.error_log or str(log_dir / "gateway.error.log"),
         "GATEWAY_ERROR_LOG_COPY": str(log_dir / "gateway.error.log") if args.error_log else "/dev/null",
