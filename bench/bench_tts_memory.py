@@ -33,7 +33,7 @@ from pathlib import Path
 import requests
 
 from bench.bench_tts import PARAGRAPH, SENTENCE
-from bench.harness import ROOT, Server, start_service
+from bench.harness import ROOT, Server, child_pids, rss_mb, start_service
 
 MODELS_DIR = ROOT / "models"
 LONG_TEXT = " ".join([PARAGRAPH] * 4)[:1500]
@@ -92,17 +92,10 @@ class Step:
 
 def worker_pid(server: Server) -> int:
     """The gunicorn worker: the one child of the master process."""
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    children = child_pids(server.process.pid)
     if len(children) != 1:
         raise RuntimeError(f"expected one worker, found {children}")
-    return int(children[0])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    return children[0]
 
 
 def call(url: str, request: Call) -> Reply:

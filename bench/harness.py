@@ -16,6 +16,20 @@ from services.common.health import wait_until_healthy
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes `pid` started (a gunicorn master's workers, nginx's), read from /proc;
+    OSError once `pid` has ended."""
+    return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory (VmRSS), in MB; OSError once it has ended."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise ProcessLookupError(pid)  # ended, not yet reaped: a zombie has no memory
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

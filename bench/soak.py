@@ -29,7 +29,7 @@ from pathlib import Path
 import requests
 
 from bench.bench_tts import PARAGRAPH, SENTENCE
-from bench.harness import ROOT
+from bench.harness import ROOT, child_pids, rss_mb
 
 SAMPLE_SECONDS = 5.0
 WARM_UP_SHARE = 0.2
@@ -137,20 +137,11 @@ def processes(run_dir: Path) -> dict[int, str]:
             continue
         master = int(pid_file.read_text().split()[0])
         found[master] = f"{service} master"
-        children = Path(f"/proc/{master}/task/{master}/children")
-        if children.is_file():
-            for child in children.read_text().split():
-                found[int(child)] = f"{service} worker"
+        try:
+            found.update({worker: f"{service} worker" for worker in child_pids(master)})
+        except OSError:
+            continue  # the master is gone: a failure the report shows
     return found
-
-
-def rss_mb(pid: int) -> float | None:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return None
-    match = re.search(r"VmRSS:\s+(\d+) kB", status)
-    return int(match.group(1)) / 1024 if match else None
 
 
 def slope_per_1000(points: list[tuple[int, float]]) -> float:
@@ -188,9 +179,10 @@ def run(url: str, run_dir: Path, seconds: float, clients: int) -> dict:
     while any(thread.is_alive() for thread in threads):
         count = outcome.total
         for pid in watched:
-            rss = rss_mb(pid)
-            if rss is not None:
-                samples[pid].append((count, rss))
+            try:
+                samples[pid].append((count, rss_mb(pid)))
+            except OSError:
+                continue  # it ended: the report says it is gone
         if time.monotonic() >= next_report:
             print(f"  {time.monotonic() - started:5.0f} s: {count} requests", flush=True)
             next_report += 60

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bench.harness import Gateway, Server, start_gateway, start_service
+from bench.harness import Gateway, Server, child_pids, start_gateway, start_service
 
 # Small, so that overload and leaked places show with few requests.
 TTS_SETTINGS = {"TTS_MAX_STREAMS": "4", "TTS_MAX_QUEUE": "0", "TTS_READER_GRACE_SECONDS": "5"}
@@ -39,9 +39,9 @@ class Stack:
         master = self.services[service].process.pid
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+            children = child_pids(master)
             if children:
-                return int(children[0])
+                return children[0]
             time.sleep(0.1)
         raise AssertionError(f"{service} has no worker")
 
