@@ -1,6 +1,8 @@
 # Every image of the stack, one target each (docker compose builds them with `target:`):
 #   asr, orchestrator, tts   the services under gunicorn
 #   realtime                 the live-recognition WebSocket service: the asr image, another command
+#   wyoming-tts, wyoming-asr the Wyoming servers for Home Assistant: the asr image with the
+#                            protocol's packages, another command each
 #   gateway                  Debian's nginx and the one template, rendered at start; the API's
 #                            description and its reference page (docs/), served as files
 #   export                   `python -m export` into the model volumes; torch lives only here
@@ -45,6 +47,25 @@ FROM asr AS realtime
 ENV REALTIME_HOST=0.0.0.0 REALTIME_PORT=8084 HEALTH_URL=http://127.0.0.1:8084/healthz
 EXPOSE 8084
 CMD ["gunicorn", "-c", "services/realtime/gunicorn.conf.py", "services.realtime.asgi:app"]
+
+# The Wyoming servers: the ASR one recognizes in its own process, so both are built FROM the asr
+# stage (the TTS one only calls the TTS service, and shares these layers rather than adding a
+# base of its own). Their health check speaks the protocol: describe, answered by info.
+FROM asr AS wyoming-asr
+USER root
+COPY services/wyoming/requirements.txt services/wyoming/
+RUN pip install -r services/wyoming/requirements.txt
+USER speech
+ENV WYOMING_HOST=0.0.0.0 HEALTH_URL=tcp://127.0.0.1:10300
+EXPOSE 10300
+HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python", "-m", "services.wyoming.probe", "--timeout", "4"]
+CMD ["python", "-m", "services.wyoming", "asr"]
+
+FROM wyoming-asr AS wyoming-tts
+ENV HEALTH_URL=tcp://127.0.0.1:10200
+EXPOSE 10200
+CMD ["python", "-m", "services.wyoming", "tts"]
 
 FROM base AS orchestrator
 COPY services/orchestrator/requirements.txt services/orchestrator/

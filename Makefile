@@ -1,11 +1,12 @@
 # streaming-tts-stt: build, run and test on a plain machine.
 #   make run     create .venv, install (nginx too), export models if missing, start the stack on :8000
+#                (and the Wyoming servers for Home Assistant on :10200 and :10300)
 #   make stop    stop what `make run` started
 #   make test    install test requirements and run the test suite
 #   make test-faults  break a stack of its own on purpose and prove it holds (bounded: 15 min)
 #   make fuzz    start a stack of its own and fuzz the API against its description (FUZZ_SECONDS)
 #   make export  build serving artifacts: into the compose volumes on a Docker host, else models/
-#   make bench   start the stack if needed; print TTS, ASR, gateway and peer (Piper, faster-whisper) figures
+#   make bench   start the stack if needed; print TTS, ASR, gateway, Wyoming and peer (Piper, faster-whisper) figures
 #   make load    start the stack if needed; run locust headless (USERS, SPAWN_RATE, DURATION)
 #   make soak    start the stack if needed; mixed traffic for DURATION (10m): memory growth, non-2xx
 #   make test-docker  on a Docker host: build, export, start and test the compose stack (its own project)
@@ -43,22 +44,28 @@ GATEWAY_PORT ?= 8000
 # Where `make run`'s gateway listens: loopback; 0.0.0.0 (or an address) serves beyond this machine.
 GATEWAY_HOST ?= 127.0.0.1
 GATEWAY_CHECK_HOST := $(if $(filter 0.0.0.0,$(GATEWAY_HOST)),127.0.0.1,$(GATEWAY_HOST))
-export MODELS_DIR TTS_PORT ASR_PORT ORCHESTRATOR_PORT REALTIME_PORT GATEWAY_PORT
-SERVICES := tts asr realtime orchestrator
+# The Wyoming servers (Home Assistant) listen where the gateway does: loopback unless asked.
+WYOMING_HOST ?= $(GATEWAY_HOST)
+WYOMING_TTS_PORT ?= 10200
+WYOMING_ASR_PORT ?= 10300
+WYOMING_CHECK_HOST := $(if $(filter 0.0.0.0,$(WYOMING_HOST)),127.0.0.1,$(WYOMING_HOST))
+export MODELS_DIR TTS_PORT ASR_PORT ORCHESTRATOR_PORT REALTIME_PORT GATEWAY_PORT WYOMING_HOST WYOMING_TTS_PORT WYOMING_ASR_PORT
+SERVICES := tts asr realtime orchestrator wyoming-tts wyoming-asr
 # On a plain machine everything runs on loopback, whatever .env says for docker compose.
 LOCAL_URLS := TTS_SERVICE_URL=http://127.0.0.1:$(TTS_PORT) ASR_SERVICE_URL=http://127.0.0.1:$(ASR_PORT) \
-	REALTIME_SERVICE_URL=http://127.0.0.1:$(REALTIME_PORT) ORCHESTRATOR_URL=http://127.0.0.1:$(ORCHESTRATOR_PORT)
+	REALTIME_SERVICE_URL=http://127.0.0.1:$(REALTIME_PORT) ORCHESTRATOR_URL=http://127.0.0.1:$(ORCHESTRATOR_PORT) \
+	WYOMING_TTS_URL=tcp://$(WYOMING_CHECK_HOST):$(WYOMING_TTS_PORT) WYOMING_ASR_URL=tcp://$(WYOMING_CHECK_HOST):$(WYOMING_ASR_PORT)
 NGINX_CONF := $(abspath $(RUN_DIR))/nginx.conf
 
 SERVICE_REQUIREMENTS := services/requirements-common.txt services/requirements-meinheld.txt \
 	services/tts/requirements.txt services/asr/requirements.txt services/orchestrator/requirements.txt \
-	export/requirements.txt nginx/requirements.txt
+	services/wyoming/requirements.txt export/requirements.txt nginx/requirements.txt
 
 .PHONY: help install nginx export export-local models run stop test test-faults fuzz bench load soak clean \
 	test-docker swarm-up swarm-down test-swarm bench-swarm
 
 help:
-	@sed -n '2,15p' Makefile | sed 's/^# //'
+	@sed -n '2,16p' Makefile | sed 's/^# //'
 
 $(PY):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is required"'
@@ -68,7 +75,8 @@ $(PY):
 # meinheld is installed after its dependencies, without its own (see requirements-meinheld.txt);
 # the gateway's reference page takes only Swagger UI's files from its package (nginx/requirements.txt).
 $(VENV)/.installed-services: $(PY) $(SERVICE_REQUIREMENTS)
-	$(PIP) install --quiet -r export/requirements.txt -r services/orchestrator/requirements.txt
+	$(PIP) install --quiet -r export/requirements.txt -r services/orchestrator/requirements.txt \
+		-r services/wyoming/requirements.txt
 	$(PIP) install --quiet --no-deps --no-build-isolation -r services/requirements-meinheld.txt
 	$(PIP) install --quiet --no-deps -r nginx/requirements.txt
 	@touch $@
@@ -141,6 +149,23 @@ define start_service
 	fi
 endef
 
+# $(call start_wyoming,tts|asr): a Wyoming server in the background (it writes its pid file and
+# logs to LOG_DIR itself), unless it runs already.
+define start_wyoming
+	@if [ -f $(RUN_DIR)/wyoming-$(1).pid ] && kill -0 "$$(cat $(RUN_DIR)/wyoming-$(1).pid)" 2>/dev/null; then \
+		echo "wyoming-$(1) is already running (pid $$(cat $(RUN_DIR)/wyoming-$(1).pid)); 'make stop' stops it."; \
+	else \
+		LOG_DIR=$(abspath $(LOG_DIR)) $(LOCAL_URLS) setsid $(PY) -m services.wyoming $(1) \
+			--pid-file $(abspath $(RUN_DIR))/wyoming-$(1).pid </dev/null >/dev/null 2>&1 & \
+	fi
+endef
+
+# $(call wait_wyoming,tts|asr,port)
+define wait_wyoming
+	@$(PY) -m services.wyoming.probe tcp://$(WYOMING_CHECK_HOST):$(2) --timeout 180 >/dev/null \
+		|| { echo "wyoming-$(1) failed to start; see $(LOG_DIR)/wyoming-$(1).log"; tail -n 20 $(LOG_DIR)/wyoming-$(1).log; exit 1; }
+endef
+
 # $(call wait_healthy,name,port)
 define wait_healthy
 	@$(PY) -m services.common.health http://127.0.0.1:$(2)/healthz --timeout 180 \
@@ -153,6 +178,8 @@ run: models nginx
 	$(call start_service,asr,$(ASR_PORT),services.asr.wsgi:app)
 	$(call start_service,realtime,$(REALTIME_PORT),services.realtime.asgi:app)
 	$(call start_service,orchestrator,$(ORCHESTRATOR_PORT),services.orchestrator.wsgi:app)
+	$(call start_wyoming,tts)
+	$(call start_wyoming,asr)
 	@if [ -f $(RUN_DIR)/nginx.pid ] && kill -0 "$$(cat $(RUN_DIR)/nginx.pid)" 2>/dev/null; then \
 		echo "gateway is already running (pid $$(cat $(RUN_DIR)/nginx.pid)) on :$(GATEWAY_PORT); 'make stop' stops it."; \
 	else \
@@ -164,6 +191,8 @@ run: models nginx
 	$(call wait_healthy,asr,$(ASR_PORT))
 	$(call wait_healthy,realtime,$(REALTIME_PORT))
 	$(call wait_healthy,orchestrator,$(ORCHESTRATOR_PORT))
+	$(call wait_wyoming,tts,$(WYOMING_TTS_PORT))
+	$(call wait_wyoming,asr,$(WYOMING_ASR_PORT))
 	@$(PY) -m services.common.health http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT)/healthz --timeout 60 \
 		|| { echo "gateway failed to start; see $(LOG_DIR)/gateway.error.log"; exit 1; }
 	@echo "The stack is up: gateway http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT) (TTS :$(TTS_PORT), ASR :$(ASR_PORT), live ASR ws://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT)/api/stt/ws); logs in $(LOG_DIR)/. Try:"
@@ -174,6 +203,7 @@ run: models nginx
 	@echo "  curl -X POST 'http://127.0.0.1:$(GATEWAY_PORT)/api/echo-bytes?sr=16000&ch=1&fmt=s16le' \\"
 	@echo "       -H 'Content-Type: application/octet-stream' --data-binary @speech.pcm --output echo.pcm"
 	@echo "The API's reference: http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT)/docs/ (its description: /openapi.json)"
+	@echo "Home Assistant (Wyoming Protocol): TTS on $(WYOMING_CHECK_HOST):$(WYOMING_TTS_PORT), ASR on $(WYOMING_CHECK_HOST):$(WYOMING_ASR_PORT)"
 
 stop:
 	@for name in gateway:nginx $(SERVICES); do \
@@ -252,6 +282,8 @@ bench: run $(VENV)/.installed-bench
 	$(PY) -m bench.bench_asr --tts-url http://127.0.0.1:$(TTS_PORT)
 	$(PY) -m bench.bench_asr_peers --tts-url http://127.0.0.1:$(TTS_PORT)
 	$(PY) -m bench.bench_realtime --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
+	$(PY) -m bench.bench_wyoming --tts-url http://127.0.0.1:$(TTS_PORT) \
+		--wyoming-tts-port $(WYOMING_TTS_PORT) --wyoming-asr-port $(WYOMING_ASR_PORT)
 
 USERS ?= 10
 SPAWN_RATE ?= 2

@@ -118,6 +118,31 @@ def start_service(
     return server
 
 
+def start_wyoming(kind: str, models_dir: Path, log_path: Path, **env: str) -> Server:
+    """A Wyoming server (`tts` or `asr`) on a free loopback port; its url is tcp://host:port."""
+    from services.wyoming.probe import report
+
+    port = free_port()
+    environment = {
+        **os.environ,
+        "MODELS_DIR": str(models_dir),
+        "WYOMING_HOST": "127.0.0.1",
+        f"WYOMING_{kind.upper()}_PORT": str(port),
+        **env,
+    }
+    command = [sys.executable, "-m", "services.wyoming", kind]
+    with log_path.open("a") as log_file:
+        process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
+    server = Server(f"tcp://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + 180
+    while report(server.url)["status"] != "ok":
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise RuntimeError(f"the Wyoming {kind} server did not start:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    return server
+
+
 @dataclass
 class Gateway(Running):
     log_dir: Path

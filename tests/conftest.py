@@ -52,6 +52,8 @@ LOOPBACK_SERVERS = {
     "vosk_gateway",
     "tight_realtime_server",
     "keyed_realtime_server",
+    "wyoming_tts_server",
+    "wyoming_asr_server",
 }
 
 

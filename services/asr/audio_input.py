@@ -79,13 +79,17 @@ class PcmDecoder:
         return self._to_engine(samples)
 
     def finish(self) -> np.ndarray:
+        self.check_whole_frames()
+        return self._engine_audio.finish()
+
+    def check_whole_frames(self) -> None:
+        """AudioInputError if the audio so far ends in the middle of a frame."""
         if self._pending:
             raise AudioInputError(
                 f"the audio ends with {len(self._pending)} bytes that are not a whole frame "
                 f"({self._fmt.bytes_per_frame} bytes per frame for {self._fmt.channels} channel(s) of "
                 f"{self._fmt.sample_format})"
             )
-        return self._engine_audio.finish()
 
     def _to_engine(self, samples: np.ndarray) -> np.ndarray:
         if self._dtype.kind == "f":

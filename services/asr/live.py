@@ -1,6 +1,6 @@
 """A live recognition stream, as every streaming front door (WebSocket, Wyoming) drives it.
 
-The client's audio (s16le mono at its own rate) is converted to what the engines take, an
+The client's audio (PCM in its own format) is converted to what the engines take, an
 utterance longer than the service accepts is refused, and the engine's live session is asked
 for partials and finished utterances. The front door only speaks its protocol.
 """
@@ -17,13 +17,13 @@ LOWEST_SAMPLE_RATE, HIGHEST_SAMPLE_RATE = 8000.0, 48000.0
 class LiveStream:
     """One client's stream: `accept` its audio, then read what the engine made of it."""
 
-    def __init__(self, session: LiveSession, sample_rate: float, max_utterance_seconds: float) -> None:
-        if not LOWEST_SAMPLE_RATE <= sample_rate <= HIGHEST_SAMPLE_RATE:
+    def __init__(self, session: LiveSession, fmt: PcmFormat, max_utterance_seconds: float) -> None:
+        if not LOWEST_SAMPLE_RATE <= fmt.sample_rate <= HIGHEST_SAMPLE_RATE:
             raise ValueError(
-                f"sample_rate {sample_rate:g} is outside {LOWEST_SAMPLE_RATE:g} to {HIGHEST_SAMPLE_RATE:g} Hz"
+                f"sample_rate {fmt.sample_rate:g} is outside {LOWEST_SAMPLE_RATE:g} to {HIGHEST_SAMPLE_RATE:g} Hz"
             )
         self._session = session
-        self._decoder = PcmDecoder(PcmFormat(sample_rate=sample_rate))
+        self._decoder = PcmDecoder(fmt)
         self._max_utterance_seconds = max_utterance_seconds
         self._samples = 0
 
@@ -33,8 +33,8 @@ class LiveStream:
         return self._samples / ENGINE_SAMPLE_RATE
 
     def accept(self, pcm: bytes) -> None:
-        """Feed a frame of s16le mono audio. `AudioTooLong` when the open utterance has run past
-        the limit with no pause."""
+        """Feed a frame of the stream's audio (a frame cut in two is completed by the next).
+        `AudioTooLong` when the open utterance has run past the limit with no pause."""
         audio = self._decoder.push(pcm)
         self._samples += audio.size
         self._session.accept(audio)
@@ -51,7 +51,9 @@ class LiveStream:
         return self._session.partial()
 
     def end_utterance(self) -> list[Utterance]:
-        """End the open utterance (the client asked) and give all that is not yet taken."""
+        """End the open utterance (the client asked) and give all that is not yet taken.
+        AudioInputError if the audio stops in the middle of a frame."""
+        self._decoder.check_whole_frames()
         return self._session.end_utterance()
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import falcon
 import numpy as np
 
-from services.asr.audio_input import AudioInputError
+from services.asr.audio_input import AudioInputError, PcmFormat
 from services.asr.containers import UploadTooLarge
 from services.asr.engines.base import (
     Engine,
@@ -92,10 +92,10 @@ class Recognizer:
             param=param,
         )
 
-    def start_live(self, options: LiveOptions, sample_rate: float) -> LiveStream:
-        """A live stream of the client's audio at `sample_rate` (s16le mono); ValueError for a
-        rate out of range. Each utterance is bounded as an upload is (MAX_AUDIO_DURATION)."""
-        return LiveStream(self.engine().start_live(options), sample_rate, self.limits.max_seconds)
+    def start_live(self, options: LiveOptions, fmt: PcmFormat) -> LiveStream:
+        """A live stream of the client's audio in `fmt`; ValueError for a rate out of range.
+        Each utterance is bounded as an upload is (MAX_AUDIO_DURATION)."""
+        return LiveStream(self.engine().start_live(options), fmt, self.limits.max_seconds)
 
     def feed(self, session: RecognitionSession, blocks: Iterable[np.ndarray]) -> UploadTiming:
         """Give the engine each block of the upload as it arrives."""

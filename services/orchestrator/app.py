@@ -24,6 +24,7 @@ from services.common.logs import configure_logging
 from services.orchestrator.header_text import encode_header_text
 from services.orchestrator.openai_models import ModelList
 from services.orchestrator.settings import OrchestratorSettings
+from services.wyoming import probe as wyoming_probe
 
 _LOG = logging.getLogger(__name__)
 
@@ -117,13 +118,17 @@ class Echo:
 
 
 class Health:
-    """`/healthz`: this service. `/healthz/all`: every service behind the gateway (the realtime
-    service where REALTIME_SERVICE_URL names one: a deployment may leave it out)."""
+    """`/healthz`: this service. `/healthz/all`: every service of the stack (the realtime
+    service and the Wyoming servers where their settings name them: a deployment may leave
+    them out). A Wyoming server is asked in its own protocol: `describe`, answered by `info`."""
 
     def __init__(self, settings: OrchestratorSettings) -> None:
         self._upstreams = {"tts": settings.tts_url, "asr": settings.asr_url}
         if settings.realtime_url:
             self._upstreams["realtime"] = settings.realtime_url
+        for name, url in (("wyoming-tts", settings.wyoming_tts_url), ("wyoming-asr", settings.wyoming_asr_url)):
+            if url:
+                self._upstreams[name] = url
         self._pool = ThreadPoolExecutor(max_workers=len(self._upstreams))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -138,6 +143,8 @@ class Health:
         resp.media = {"status": "ok" if healthy else "degraded", "services": reports}
 
     def _check(self, name: str) -> dict[str, Any]:
+        if self._upstreams[name].startswith("tcp://"):
+            return wyoming_probe.report(self._upstreams[name])
         try:
             answer = requests.get(f"{self._upstreams[name]}/healthz", timeout=2)
         except requests.RequestException as error:

@@ -13,6 +13,9 @@ class OrchestratorSettings:
     tts_url: str
     realtime_url: str
     """The realtime (WebSocket) service, reported in /healthz/all; "" where none is deployed."""
+    wyoming_tts_url: str
+    """The Wyoming TTS server (tcp://host:port), reported in /healthz/all; "" where none is."""
+    wyoming_asr_url: str
     request_timeout: int
     read_timeout: int
     block_bytes: int
@@ -23,6 +26,8 @@ class OrchestratorSettings:
             asr_url=env_str("ASR_SERVICE_URL", "http://127.0.0.1:8081").rstrip("/"),
             tts_url=env_str("TTS_SERVICE_URL", "http://127.0.0.1:8082").rstrip("/"),
             realtime_url=env_str("REALTIME_SERVICE_URL", "").rstrip("/"),
+            wyoming_tts_url=env_str("WYOMING_TTS_URL", ""),
+            wyoming_asr_url=env_str("WYOMING_ASR_URL", ""),
             request_timeout=env_int("REQUEST_TIMEOUT", 60, minimum=1),
             read_timeout=env_int("ORCHESTRATOR_READ_TIMEOUT", 10, minimum=1),
             block_bytes=env_int("ORCHESTRATOR_BLOCK_BYTES", 8192, minimum=512),

@@ -16,7 +16,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from services.asr.audio_input import AudioInputError
+from services.asr.audio_input import AudioInputError, PcmFormat
 from services.asr.engines.base import Engine, LiveOptions, Utterance
 from services.asr.live import LiveStream
 from services.asr.recognize import Recognizer
@@ -122,7 +122,7 @@ class Session:
         options = self._options
         language = self._recognizer.language(self._engine, options.language, "language")
         live = LiveOptions(language=language, phrases=options.phrases, alternatives=options.max_alternatives)
-        return self._recognizer.start_live(live, options.sample_rate)
+        return self._recognizer.start_live(live, PcmFormat(sample_rate=options.sample_rate))
 
     # The three below run on the pool, one at a time for a session.
 

@@ -26,7 +26,7 @@ PASSED_ON = (
     "PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY", "TMPDIR",
     "TORCH_INDEX_URL",
 )  # fmt: skip
-RUNNING_SERVICES = ("tts", "asr", "realtime", "orchestrator", "gateway")
+RUNNING_SERVICES = ("tts", "asr", "realtime", "wyoming-tts", "wyoming-asr", "orchestrator", "gateway")
 
 
 def run(command: list[str], timeout: float = 600, env: dict[str, str] | None = None) -> str:
@@ -89,7 +89,15 @@ class ComposeProject:
     env_file: Path
     ports: dict[str, int] = field(
         default_factory=lambda: {
-            name: free_port() for name in ("GATEWAY_PORT", "TTS_PORT", "ASR_PORT", "REALTIME_PORT")
+            name: free_port()
+            for name in (
+                "GATEWAY_PORT",
+                "TTS_PORT",
+                "ASR_PORT",
+                "REALTIME_PORT",
+                "WYOMING_TTS_PORT",
+                "WYOMING_ASR_PORT",
+            )
         }
     )
 

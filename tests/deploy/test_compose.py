@@ -6,12 +6,18 @@ order: the last ones restart, recreate and finally remove the stack.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 
 import numpy as np
 import pytest
 import requests
+from wyoming.asr import Transcribe
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.client import AsyncTcpClient
+from wyoming.info import Describe, Info
+from wyoming.tts import Synthesize
 
 from tests.conftest import pcm_to_float, transcribe
 from tests.deploy.docker import RUNNING_SERVICES, ComposeProject, container_health, run
@@ -48,21 +54,62 @@ def test_recognition_yields_the_cpu_to_speech_by_weight(compose_stack: ComposePr
     """Nice values do not reach across containers: the cgroups' weights share the CPU."""
 
     def shares(service: str) -> int:
-        return int(run(["docker", "inspect", "--format", "{{.HostConfig.CpuShares}}", compose_stack.container(service)]))
+        return int(
+            run(["docker", "inspect", "--format", "{{.HostConfig.CpuShares}}", compose_stack.container(service)])
+        )
 
-    assert shares("asr") == shares("realtime") == 335
+    assert shares("asr") == shares("realtime") == shares("wyoming-asr") == 335
     assert shares("tts") in (0, 1024)  # the default weight
 
 
 def test_every_service_logs_to_the_speech_logs_volume(compose_stack: ComposeProject) -> None:
     listing = compose_stack.compose("exec", "-T", "gateway", "ls", "/logs").split()
-    for log in ("tts.log", "asr.log", "realtime.log", "orchestrator.log", "gateway.access.log", "gateway.error.log"):
+    logs = ("tts.log", "asr.log", "realtime.log", "wyoming-tts.log", "wyoming-asr.log", "orchestrator.log")
+    for log in (*logs, "gateway.access.log", "gateway.error.log"):
         assert log in listing, f"{log} is not on the speech_logs volume: {listing}"
     # The requests of the end-to-end tests are in the gateway's log, and each service's start in its own.
     access = compose_stack.compose("exec", "-T", "gateway", "cat", "/logs/gateway.access.log")
     assert "POST /api/tts" in access and "POST /v1/audio/transcriptions" in access
     for service in ("tts", "asr", "realtime", "orchestrator"):
         assert f"services.{service}." in compose_stack.compose("exec", "-T", "gateway", "cat", f"/logs/{service}.log")
+    for kind in ("tts", "asr"):
+        log = compose_stack.compose("exec", "-T", "gateway", "cat", f"/logs/wyoming-{kind}.log")
+        assert f"Wyoming {kind.upper()} server listening" in log
+
+
+def test_home_assistant_reaches_the_wyoming_servers_on_their_published_ports(compose_stack: ComposeProject) -> None:
+    """What Home Assistant does with the addresses it is given: describe, then speech from the
+    TTS server heard by the ASR server; the gateway's health report includes both."""
+
+    async def describe_and_round_trip() -> tuple[Info, Info, str]:
+        tts = AsyncTcpClient("127.0.0.1", compose_stack.ports["WYOMING_TTS_PORT"])
+        asr = AsyncTcpClient("127.0.0.1", compose_stack.ports["WYOMING_ASR_PORT"])
+        async with tts:
+            await tts.write_event(Describe().event())
+            tts_info = Info.from_event(await tts.read_event())
+            await tts.write_event(Synthesize(text=SENTENCE).event())
+            audio, audio_format = b"", None
+            while (event := await tts.read_event()).type != "audio-stop":
+                if event.type == "audio-chunk":
+                    audio_format, audio = AudioChunk.from_event(event), audio + (event.payload or b"")
+        async with asr:
+            await asr.write_event(Describe().event())
+            asr_info = Info.from_event(await asr.read_event())
+            await asr.write_event(Transcribe(language="en").event())
+            await asr.write_event(AudioStart(audio_format.rate, audio_format.width, audio_format.channels).event())
+            await asr.write_event(
+                AudioChunk(audio_format.rate, audio_format.width, audio_format.channels, audio).event()
+            )
+            await asr.write_event(AudioStop().event())
+            while (event := await asr.read_event()).type != "transcript":
+                assert event.type != "error", event.data
+            return tts_info, asr_info, event.data["text"]
+
+    tts_info, asr_info, text = asyncio.run(asyncio.wait_for(describe_and_round_trip(), 120))
+    assert tts_info.tts[0].voices and asr_info.asr[0].models
+    assert "quick brown fox" in text.lower(), text
+    report = requests.get(f"{compose_stack.gateway_url}/healthz", timeout=10).json()
+    assert report["services"]["wyoming-tts"]["status"] == report["services"]["wyoming-asr"]["status"] == "ok"
 
 
 def test_a_restarted_tts_serves_again_with_no_manual_step(compose_stack: ComposeProject) -> None:

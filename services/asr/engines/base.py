@@ -132,6 +132,9 @@ class LiveOptions:
     """Phrases the speech is expected to hold: a grammar for Vosk, a prompt for Whisper."""
     alternatives: int = 0
     """How many readings of each utterance to give (0: the best one only)."""
+    partials: bool = True
+    """Whether the client reads partial results; without them an engine that must decode
+    again for each (Whisper) spends that time on the utterances alone."""
 
 
 class LiveSession(Protocol):

@@ -225,7 +225,8 @@ class WhisperEngine:
     def start_live(self, options: LiveOptions) -> WhisperLiveSession:
         prompt = ", ".join(options.phrases) or None  # expected phrases: Whisper's prompt
         language = options.language or self.default_language
-        return WhisperLiveSession(self.stream(RecognitionOptions(language=language, prompt=prompt), partials=True))
+        options_now = RecognitionOptions(language=language, prompt=prompt)
+        return WhisperLiveSession(self.stream(options_now, partials=options.partials))
 
     def stream(self, options: RecognitionOptions, partials: bool = False) -> WhisperStream:
         """Early decoding of a stream's utterances with these options (and partials, cheaply)."""
