@@ -21,9 +21,11 @@ COMPOSE_ONLY = yaml.safe_load((ROOT / "docker-compose.override.yml").read_text()
 DOCKERFILE = ROOT / "Dockerfile"
 SERVICES = ("tts", "asr", "realtime", "orchestrator", "gateway")
 SERVICE_PORTS = {"tts": 8082, "asr": 8081, "realtime": 8084, "orchestrator": 8083, "gateway": 8000}
+# The Wyoming servers for Home Assistant: not behind the gateway, so it does not wait for them.
+WYOMING_PORTS = {"wyoming-tts": 10200, "wyoming-asr": 10300}
 # Settings compose does not pass on: fixed by the images (paths, listening address and port),
 # or host paths that mean nothing inside a container (the README says how to mount them).
-SET_BY_THE_IMAGES = {"MODELS_DIR", "LOG_DIR", "HEALTH_URL"} | {
+SET_BY_THE_IMAGES = {"MODELS_DIR", "LOG_DIR", "HEALTH_URL", "WYOMING_HOST", "WYOMING_TTS_PORT", "WYOMING_ASR_PORT"} | {
     f"{name.upper()}_{part}" for name in SERVICES for part in ("HOST", "PORT")
 }
 HOST_PATHS = {"WHISPER_MODEL_PATH", "VOSK_MODEL_PATH", "SILERO_MODEL_PATH", "SILERO_SHA256"}
@@ -62,7 +64,7 @@ def test_compose_passes_on_every_setting_the_services_read() -> None:
     passed_on = set(COMPOSE["x-settings"])
     missing = settings_read_by_the_code() - passed_on - SET_BY_THE_IMAGES - HOST_PATHS - {"XDG_CACHE_HOME"}
     assert not missing, f"settings the code reads that docker-compose.yml does not pass on: {sorted(missing)}"
-    for service in ("export", *SERVICES):
+    for service in ("export", *SERVICES, *WYOMING_PORTS):
         assert COMPOSE["services"][service]["environment"] == COMPOSE["x-settings"], service
 
 
@@ -73,6 +75,8 @@ def test_compose_passes_on_every_setting_the_services_read() -> None:
         ("tts", "TTS_PORT", 8082),
         ("asr", "ASR_PORT", 8081),
         ("realtime", "REALTIME_PORT", 8084),
+        ("wyoming-tts", "WYOMING_TTS_PORT", 10200),
+        ("wyoming-asr", "WYOMING_ASR_PORT", 10300),
     ],
 )
 def test_every_published_port_comes_from_the_environment(service: str, variable: str, port: int) -> None:
@@ -83,12 +87,12 @@ def test_every_published_port_comes_from_the_environment(service: str, variable:
 def test_no_other_port_is_published() -> None:
     assert all("ports" not in spec for spec in COMPOSE["services"].values())
     published = {name for name, spec in COMPOSE_ONLY["services"].items() if "ports" in spec}
-    assert published == {"gateway", "tts", "asr", "realtime"}
+    assert published == {"gateway", "tts", "asr", "realtime", "wyoming-tts", "wyoming-asr"}
 
 
 def test_every_service_image_is_a_target_of_the_one_dockerfile() -> None:
     targets = {arguments.split()[-1] for instruction, arguments in dockerfile_steps() if instruction == "FROM"}
-    for name in ("export", *SERVICES):
+    for name in ("export", *SERVICES, *WYOMING_PORTS):
         assert COMPOSE_ONLY["services"][name]["build"]["target"] == name
         assert name in targets
         assert COMPOSE["services"][name]["image"].endswith(f"/{name}:${{IMAGE_TAG:-latest}}")
@@ -108,7 +112,24 @@ def test_every_image_listens_where_its_health_check_asks_and_compose_publishes(s
         assert f"services/{service}/gunicorn.conf.py" in command
 
 
-@pytest.mark.parametrize(("service", "models"), [("tts", "tts"), ("asr", "asr"), ("realtime", "asr")])
+@pytest.mark.parametrize(("service", "port"), WYOMING_PORTS.items())
+def test_every_wyoming_image_listens_where_its_health_check_asks_and_compose_publishes(service: str, port: int) -> None:
+    kind = service.removeprefix("wyoming-")
+    steps = dockerfile_stages()[service]
+    environment = dict(item.split("=", 1) for i, arguments in steps if i == "ENV" for item in arguments.split())
+    assert environment["WYOMING_HOST"] == "0.0.0.0"
+    assert environment["HEALTH_URL"] == f"tcp://127.0.0.1:{port}"  # the probe's address: describe, info
+    health_check = [arguments for i, arguments in steps if i == "HEALTHCHECK"][-1]
+    assert health_check.endswith('["python", "-m", "services.wyoming.probe", "--timeout", "4"]')
+    assert str(port) in [arguments for i, arguments in steps if i == "EXPOSE"][-1].split()
+    assert COMPOSE_ONLY["services"][service]["ports"] == [f"${{WYOMING_{kind.upper()}_PORT:-{port}}}:{port}"]
+    assert [arguments for i, arguments in steps if i == "CMD"][-1] == f'["python", "-m", "services.wyoming", "{kind}"]'
+    assert COMPOSE["x-settings"][f"WYOMING_{kind.upper()}_URL"] == f"tcp://{service}:{port}"  # for /healthz
+
+
+@pytest.mark.parametrize(
+    ("service", "models"), [("tts", "tts"), ("asr", "asr"), ("realtime", "asr"), ("wyoming-asr", "asr")]
+)
 def test_services_read_their_engines_models_read_only(service: str, models: str) -> None:
     assert f"models_{models}:/models/{models}:ro" in COMPOSE["services"][service]["volumes"]
     assert "speech_logs:/logs" in COMPOSE["services"][service]["volumes"]

@@ -26,6 +26,7 @@ from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, Synthesize
 
 from bench.harness import Server, start_wyoming
 from services.wyoming.probe import describe
+from services.wyoming.sentences import SentenceBuffer
 from tests.conftest import VOICE_ID, WHISPER_DIR, encode_pcm, pcm_to_float, transcribe
 
 SENTENCE = "Turn on the kitchen lights and set the temperature to twenty degrees."
@@ -130,6 +131,17 @@ async def transcribe_over_wyoming(
         while not events or events[-1].type not in ("transcript-stop", "error"):
             events.append(await read(connection))
         return events
+
+
+def test_sentences_are_given_once_the_next_has_begun_and_run_on_text_is_not_held_forever() -> None:
+    buffer = SentenceBuffer(max_chars=40)
+    assert buffer.add("Hello the") == []
+    assert buffer.add("re. How are") == ["Hello there."]
+    assert buffer.add(" you today? Fine") == ["How are you today?"]
+    assert buffer.finish() == "Fine" and buffer.finish() == ""
+    run_on = buffer.add("and on " * 20)  # 140 characters, no end mark
+    assert run_on and all(len(part) <= 40 for part in run_on)
+    assert " ".join([*run_on, buffer.finish()]).split() == ("and on " * 20).split()
 
 
 def test_describe_lists_every_voice_and_model_with_what_each_supports(
@@ -365,6 +377,22 @@ def test_a_refused_stream_gets_one_error_and_the_next_one_is_heard(
     answers, events = asyncio.run(refused_then_heard())
     assert answers == ["transcript-start", "error", "info"], answers
     assert jiwer.wer(words(SENTENCE), words(events[-2].data["text"])) <= 0.1, events
+
+
+def test_a_stream_refused_at_its_start_gets_one_error_for_all_its_audio(wyoming_asr_server: Server) -> None:
+    async def refused() -> list[str]:
+        async with client(wyoming_asr_server) as connection:
+            await connection.write_event(AudioStart(rate=16000, width=3, channels=1).event())
+            for _ in range(3):
+                await connection.write_event(AudioChunk(rate=16000, width=3, channels=1, audio=bytes(4800)).event())
+            await connection.write_event(AudioStop().event())
+            await connection.write_event(Describe().event())
+            answers = []
+            while not answers or answers[-1] != "info":
+                answers.append((await read(connection)).type)
+            return answers
+
+    assert asyncio.run(refused()) == ["error", "info"]
 
 
 async def raw_exchange(server: Server, data: bytes) -> tuple[list[dict], bool]:

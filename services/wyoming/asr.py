@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import TypeVar
 
@@ -176,17 +176,16 @@ class AsrHandler(ProtocolHandler):
 
     async def handle_event(self, event: Event) -> bool:
         if Describe.is_type(event.type):
-            engine = self._recognizer.engine() if self._has_engine() else None
-            await self.write_event(asr_info(engine, self._exported).event())
+            await self.write_event(asr_info(self._loaded_engine(), self._exported).event())
         elif Transcribe.is_type(event.type):
             await self._transcribe(parse(Transcribe, event))
         elif AudioStart.is_type(event.type):
             await self.reset()  # a new stream: whatever came before it is over
             self._dropping = False
-            await self._in_stream(self._start(pcm_format(parse(AudioStart, event))))
+            await self._in_stream(self._audio_start, event)
         elif AudioChunk.is_type(event.type):
             if not self._dropping:
-                await self._in_stream(self._audio(parse(AudioChunk, event)))
+                await self._in_stream(self._audio, event)
         elif AudioStop.is_type(event.type):
             if self._dropping:
                 self._dropping = False  # the refused stream is over; its error was its answer
@@ -194,21 +193,20 @@ class AsrHandler(ProtocolHandler):
                 await self._finish()
         return True
 
-    async def _in_stream(self, step: Coroutine[object, object, None]) -> None:
+    async def _in_stream(self, step: Callable[[Event], Awaitable[None]], event: Event) -> None:
         """A step of an audio stream; refused, the rest of the stream's audio is dropped (one
         error for the stream, not one for each of its chunks)."""
         try:
-            await step
+            await step(event)
         except WyomingError:
             self._dropping = True
             raise
 
-    def _has_engine(self) -> bool:
+    def _loaded_engine(self) -> Engine | None:
         try:
-            self._recognizer.engine()
+            return self._recognizer.engine()
         except ApiError:
-            return False
-        return True
+            return None
 
     async def _transcribe(self, request: Transcribe) -> None:
         await self.reset()
@@ -248,7 +246,11 @@ class AsrHandler(ProtocolHandler):
         self._transcription = Transcription(stream, fmt, language, self._pool, self._recognizer.limits.max_seconds)
         await self.write_event(TranscriptStart(language=language).event())
 
-    async def _audio(self, chunk: AudioChunk) -> None:
+    async def _audio_start(self, event: Event) -> None:
+        await self._start(pcm_format(parse(AudioStart, event)))
+
+    async def _audio(self, event: Event) -> None:
+        chunk = parse(AudioChunk, event)
         if not isinstance(chunk.audio, bytes):
             raise WyomingError("invalid_event", "an audio-chunk carries its audio as the payload")
         fmt = pcm_format(chunk)
