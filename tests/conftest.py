@@ -54,6 +54,7 @@ LOOPBACK_SERVERS = {
     "keyed_realtime_server",
     "wyoming_tts_server",
     "wyoming_asr_server",
+    "one_client_tts_server",
 }
 
 

@@ -315,7 +315,7 @@ def test_unknown_fields_are_ignored(gateway: Gateway) -> None:
 
 def test_bad_uploads_raise_the_sdks_4xx_errors(client: openai.OpenAI, sentence_speech: np.ndarray) -> None:
     mp3 = encode_file(sentence_speech, OPENAI_RATE, "mp3")
-    long_speech = np.tile(sentence_speech, 6)  # over MAX_AUDIO_DURATION (15 s)
+    long_speech = np.tile(sentence_speech, 9)  # well over MAX_AUDIO_DURATION (15 s), however long the sentence
     cases = [
         (b"this is a text file, not audio" * 20, {}, "invalid_audio", "file"),
         (b"", {}, "invalid_audio", "file"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -453,3 +454,50 @@ def test_a_client_gone_mid_speech_leaves_the_server_serving(wyoming_tts_server: 
 
     speech = asyncio.run(leave_then_ask())
     assert jiwer.wer(words(SENTENCE), words(heard(whisper, speech))) <= 0.1
+
+
+@pytest.fixture(scope="module")
+def one_client_tts_server(
+    tts_server: Server, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """A Wyoming TTS server with one connection place and a 2 s idle timeout."""
+    log = tmp_path_factory.mktemp("wyoming-tts-one") / "wyoming-tts.log"
+    server = start_wyoming(
+        "tts", models_dir, log, TTS_SERVICE_URL=tts_server.url, WYOMING_MAX_CLIENTS="1", WYOMING_IDLE_TIMEOUT="2"
+    )
+    yield server
+    server.stop()
+
+
+def test_a_client_that_takes_no_audio_is_dropped_and_its_place_given_back(one_client_tts_server: Server) -> None:
+    host, port = one_client_tts_server.url.removeprefix("tcp://").rsplit(":", 1)
+    # About 5 minutes of speech: more than the sockets' buffers hold.
+    long_text = (PARAGRAPH + " ") * 20
+    long_text = long_text[: long_text.rindex(" ", 0, 4900)]
+
+    async def second_client() -> str:
+        async with client(one_client_tts_server) as connection:
+            await connection.write_event(Describe().event())
+            return (await read(connection)).type
+
+    with socket.socket() as stalled:
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect((host, int(port)))
+        asyncio.run(_send_raw(stalled, Synthesize(text=long_text).event()))
+        assert asyncio.run(second_client()) == "error"  # the only place is held
+        deadline = time.monotonic() + 60
+        while "dropped a client that took no data" not in one_client_tts_server.log():
+            assert time.monotonic() < deadline, one_client_tts_server.log()
+            time.sleep(0.2)
+        assert asyncio.run(second_client()) == "info"
+
+
+async def _send_raw(sock: socket.socket, event: Event) -> None:
+    """One event written on a plain blocking socket, as the `wyoming` package frames it."""
+    import io
+
+    from wyoming.event import write_event
+
+    buffer = io.BytesIO()
+    write_event(event, buffer)
+    sock.sendall(buffer.getvalue())

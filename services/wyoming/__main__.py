@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
 
@@ -27,15 +28,17 @@ from services.wyoming.settings import WyomingSettings
 _LOG = logging.getLogger("services.wyoming")
 
 
-def tts_handlers(settings: WyomingSettings, base: dict[str, object]) -> HandlerFactory:
+def tts_handlers(settings: WyomingSettings, base: dict[str, object], resources: AsyncExitStack) -> HandlerFactory:
     from services.wyoming.tts import TtsHandler
     from services.wyoming.tts_service import TtsService
 
     _LOG.info("Wyoming TTS: speech from the TTS service at %s", settings.tts_url)
-    return partial(TtsHandler, service=TtsService(settings.tts_url, settings.api_key), **base)
+    service = TtsService(settings.tts_url, settings.api_key)
+    resources.push_async_callback(service.close)
+    return partial(TtsHandler, service=service, **base)
 
 
-def asr_handlers(settings: WyomingSettings, base: dict[str, object]) -> HandlerFactory:
+def asr_handlers(settings: WyomingSettings, base: dict[str, object], resources: AsyncExitStack) -> HandlerFactory:
     from services.asr.models import choose_engine, find_models
     from services.asr.recognize import Recognizer
     from services.asr.settings import AsrSettings
@@ -45,12 +48,14 @@ def asr_handlers(settings: WyomingSettings, base: dict[str, object]) -> HandlerF
     choice = choose_engine(asr_settings)
     engine_id = choice.engine.id if choice.engine else None
     exported = next((m for m in find_models(asr_settings.models_dir) if m.directory.name == engine_id), None)
+    pool = ThreadPoolExecutor(max_workers=settings.max_sessions, thread_name_prefix="wyoming-asr")
+    resources.callback(pool.shutdown, cancel_futures=True)
     return partial(
         AsrHandler,
         recognizer=Recognizer(choice, asr_settings),
         exported=exported,
         sessions=Connections(settings.max_sessions),
-        pool=ThreadPoolExecutor(max_workers=settings.max_sessions, thread_name_prefix="wyoming-asr"),
+        pool=pool,
         **base,
     )
 
@@ -61,20 +66,26 @@ async def serve(kind: str, settings: WyomingSettings) -> None:
         "connections": Connections(settings.max_clients),
         "limits": ConnectionLimits(settings.idle_timeout_seconds, settings.max_event_bytes),
     }
-    handlers = tts_handlers(settings, base) if kind == "tts" else asr_handlers(settings, base)
     server = AsyncTcpServer(settings.host, port)
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGINT, signal.SIGQUIT):  # SIGTERM: the server handles it itself
         loop.add_signal_handler(stop_signal, server._handle_stop_signal, loop)
-    if settings.zeroconf:
-        from wyoming.zeroconf import HomeAssistantZeroconf
-
-        announcement = HomeAssistantZeroconf(port=port, name=f"{PROGRAM_NAME}-{kind}-{socket.gethostname()}")
-        await announcement.register_server()
-        _LOG.info("announced as %s._wyoming._tcp on the local network", announcement.name)
-    _LOG.info("Wyoming %s server listening on tcp://%s:%d", kind.upper(), settings.host, port)
-    await server.run(handlers)
+    async with AsyncExitStack() as resources:
+        handlers = (tts_handlers if kind == "tts" else asr_handlers)(settings, base, resources)
+        if settings.zeroconf:
+            await announce(kind, port)
+        _LOG.info("Wyoming %s server listening on tcp://%s:%d", kind.upper(), settings.host, port)
+        await server.run(handlers)
     _LOG.info("Wyoming %s server stopped", kind.upper())
+
+
+async def announce(kind: str, port: int) -> None:
+    """Home Assistant discovers `_wyoming._tcp` services on the local network (mDNS)."""
+    from wyoming.zeroconf import HomeAssistantZeroconf
+
+    announcement = HomeAssistantZeroconf(port=port, name=f"{PROGRAM_NAME}-{kind}-{socket.gethostname()}")
+    await announcement.register_server()
+    _LOG.info("announced as %s._wyoming._tcp on the local network", announcement.name)
 
 
 def main() -> None:

@@ -37,6 +37,10 @@ class BrokenStream(WyomingError):
     """The byte stream itself is broken: after the error, the connection is closed."""
 
 
+class ClientStalled(ConnectionError):
+    """The client took none of what was sent to it for the idle timeout: dropped as gone."""
+
+
 async def read_event(reader: asyncio.StreamReader, max_bytes: int) -> Event | None:
     """The client's next event, None once it has closed the connection. A header line longer
     than the reader's limit, or data or a payload over `max_bytes`, is refused unread."""
@@ -134,6 +138,8 @@ class ProtocolHandler(AsyncEventHandler):
             return
         try:
             await self._serve()
+        except ClientStalled:
+            _LOG.info("dropped a client that took no data for %g s", self._limits.idle_timeout_seconds)
         except ConnectionError:
             pass  # the client is gone; nothing to tell it
         finally:
@@ -175,6 +181,15 @@ class ProtocolHandler(AsyncEventHandler):
         """End the request in progress with `error`; the connection goes on."""
         await self.reset()
         await self.write_event(error.event())
+
+    async def write_event(self, event: Event) -> None:
+        """Send an event; a client that takes nothing for the idle timeout is dropped, so that
+        it holds no connection place (nor, through it, a TTS stream) forever."""
+        try:
+            await asyncio.wait_for(super().write_event(event), self._limits.idle_timeout_seconds)
+        except TimeoutError:
+            self.writer.transport.abort()  # its unsent bytes are dropped, not flushed first
+            raise ClientStalled from None
 
     async def _close_with(self, error: WyomingError) -> None:
         try:
