@@ -36,6 +36,10 @@ SERVICE_PORTS = {"tts": 8082, "asr": 8081, "realtime": 8084, "orchestrator": 808
 # The services that load models, and the folder of the models claim each reads: the realtime
 # service runs the ASR engines on the ASR models.
 MODEL_FOLDERS = {"tts": "tts", "asr": "asr", "realtime": "asr"}
+# The Wyoming servers for Home Assistant: probed in their protocol, not scaled by CPU; the ASR
+# one runs the ASR engines on the ASR models too.
+WYOMING_PORTS = {"wyoming-tts": 10200, "wyoming-asr": 10300}
+WYOMING_MODEL_FOLDERS = {"wyoming-asr": "asr"}
 MANIFESTS = {"tts": TTS_MANIFEST, "asr": ASR_MANIFEST}
 
 Manifest = dict[str, Any]
@@ -140,8 +144,8 @@ def test_the_stack_is_every_object_expected(manifests: list[Manifest]) -> None:
         ("Namespace", "speech"),
         ("PersistentVolumeClaim", "models"),
         ("Job", "export"),
-        *(("Deployment", name) for name in SERVICE_PORTS),
-        *(("Service", name) for name in SERVICE_PORTS),
+        *(("Deployment", name) for name in (*SERVICE_PORTS, *WYOMING_PORTS)),
+        *(("Service", name) for name in (*SERVICE_PORTS, *WYOMING_PORTS)),
         *(("HorizontalPodAutoscaler", name) for name in MODEL_FOLDERS),
     }
     assert all(m["metadata"].get("namespace") == "speech" for m in manifests if m["kind"] != "Namespace")
@@ -159,6 +163,19 @@ def test_service_probes_ask_healthz_on_the_service_port(manifests: list[Manifest
     probes = ["readinessProbe", "livenessProbe"] + (["startupProbe"] if name in MODEL_FOLDERS else [])
     for probe in probes:
         assert container[probe]["httpGet"] == {"path": "/healthz", "port": SERVICE_PORTS[name]}, probe
+
+
+@pytest.mark.parametrize(("name", "port"), WYOMING_PORTS.items())
+def test_wyoming_probes_speak_the_protocol_on_the_service_port(manifests: list[Manifest], name: str, port: int) -> None:
+    container = main_container(one(manifests, "Deployment", name))
+    probe = ["python", "-m", "services.wyoming.probe", "--timeout", "2"]  # describe, answered by info
+    assert container["readinessProbe"]["exec"]["command"] == probe
+    if name in WYOMING_MODEL_FOLDERS:
+        assert container["startupProbe"]["exec"]["command"] == probe
+    # A Wyoming TTS server whose TTS service is down is unready, not dead.
+    assert container["livenessProbe"]["tcpSocket"] == {"port": port}
+    assert [p["containerPort"] for p in container["ports"]] == [port]
+    assert [p["port"] for p in one(manifests, "Service", name)["spec"]["ports"]] == [port]
 
 
 def test_a_slow_service_does_not_restart_the_gateway(manifests: list[Manifest]) -> None:
@@ -192,12 +209,12 @@ def test_every_pod_runs_as_the_unprivileged_user(manifests: list[Manifest]) -> N
             assert container["securityContext"]["capabilities"]["drop"] == ["ALL"], container["name"]
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_FOLDERS))
+@pytest.mark.parametrize("name", sorted({**MODEL_FOLDERS, **WYOMING_MODEL_FOLDERS}))
 def test_model_services_read_their_folder_of_the_export_claim(manifests: list[Manifest], name: str) -> None:
     exported = {claim for claim, _ in claim_mounts(one(manifests, "Job", "export"))}
     mounts = claim_mounts(one(manifests, "Deployment", name))
     assert mounts, f"{name} mounts no claim"
-    folder = MODEL_FOLDERS[name]
+    folder = {**MODEL_FOLDERS, **WYOMING_MODEL_FOLDERS}[name]
     for claim, mount in mounts:
         assert claim in exported
         assert mount["readOnly"] is True
@@ -210,11 +227,11 @@ def test_the_export_job_writes_the_models_claim(manifests: list[Manifest]) -> No
     assert mount["mountPath"] == "/models" and not mount.get("readOnly")
 
 
-@pytest.mark.parametrize("name", sorted(MODEL_FOLDERS))
+@pytest.mark.parametrize("name", sorted({**MODEL_FOLDERS, **WYOMING_MODEL_FOLDERS}))
 def test_model_services_wait_for_the_manifest_the_export_writes(manifests: list[Manifest], name: str) -> None:
     (waiting,) = pod_spec(one(manifests, "Deployment", name))["initContainers"]
     assert waiting["image"] == main_container(one(manifests, "Deployment", name))["image"]
-    folder = MODEL_FOLDERS[name]
+    folder = {**MODEL_FOLDERS, **WYOMING_MODEL_FOLDERS}[name]
     assert f"/models/{folder}/*/{MANIFESTS[folder]}" in " ".join(waiting["command"])
 
 
@@ -240,7 +257,17 @@ def test_autoscalers_target_the_deployments_that_load_models(manifests: list[Man
                 "ORCHESTRATOR_URL": "orchestrator",
             },
         ),
-        ("orchestrator", {"TTS_SERVICE_URL": "tts", "ASR_SERVICE_URL": "asr", "REALTIME_SERVICE_URL": "realtime"}),
+        (
+            "orchestrator",
+            {
+                "TTS_SERVICE_URL": "tts",
+                "ASR_SERVICE_URL": "asr",
+                "REALTIME_SERVICE_URL": "realtime",
+                "WYOMING_TTS_URL": "wyoming-tts",
+                "WYOMING_ASR_URL": "wyoming-asr",
+            },
+        ),
+        ("wyoming-tts", {"TTS_SERVICE_URL": "tts"}),
     ],
 )
 def test_service_urls_name_the_services_and_their_ports(
@@ -250,7 +277,7 @@ def test_service_urls_name_the_services_and_their_ports(
     for variable, service in variables.items():
         url = urlsplit(env[variable])
         ports = [port["port"] for port in one(manifests, "Service", service)["spec"]["ports"]]
-        assert (url.hostname, url.port) == (service, SERVICE_PORTS[service]), variable
+        assert (url.hostname, url.port) == (service, {**SERVICE_PORTS, **WYOMING_PORTS}[service]), variable
         assert url.port in ports, variable
 
 

@@ -177,10 +177,14 @@ class SwarmStack:
     image_tag: str
     env_file: Path
     gateway_port: int = field(default_factory=free_port)
+    wyoming_ports: tuple[int, int] = field(default_factory=lambda: (free_port(), free_port()))
 
     @property
     def environment(self) -> dict[str, str]:
-        return stack_environment(self.image_tag, GATEWAY_PORT=self.gateway_port)
+        tts_port, asr_port = self.wyoming_ports
+        return stack_environment(
+            self.image_tag, GATEWAY_PORT=self.gateway_port, WYOMING_TTS_PORT=tts_port, WYOMING_ASR_PORT=asr_port
+        )
 
     @property
     def gateway_url(self) -> str:
