@@ -47,6 +47,7 @@ from services.asr.settings import AsrSettings
 from services.common.api_keys import ApiKeyCheck, api_keys_from_env
 from services.common.errors import ApiError, api_error, write_error
 from services.common.logs import configure_logging
+from services.common.places import Places
 from services.realtime import protocol
 from services.realtime.protocol import StreamOptions
 from services.realtime.session import (
@@ -70,23 +71,6 @@ def close_reason(code: str, message: str) -> str:
     """`code: message`, cut to fit a close frame (the whole message goes in the error first)."""
     reason = f"{code}: {message}".encode()[:MAX_REASON_BYTES]
     return reason.decode(errors="ignore")  # a character cut in two is dropped
-
-
-class Places:
-    """Session places of this worker. The event loop is the only thread that counts them."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.active = 0
-
-    def take(self) -> bool:
-        if self.active >= self.limit:
-            return False
-        self.active += 1
-        return True
-
-    def give_back(self) -> None:
-        self.active -= 1
 
 
 class _TextAsIs(falcon.media.TextBaseHandlerWS):

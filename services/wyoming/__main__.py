@@ -21,7 +21,8 @@ from pathlib import Path
 from wyoming.server import AsyncTcpServer, HandlerFactory
 
 from services.common.logs import configure_logging
-from services.wyoming.events import ConnectionLimits, Connections
+from services.common.places import Places
+from services.wyoming.events import ConnectionLimits
 from services.wyoming.program import PROGRAM_NAME
 from services.wyoming.settings import WyomingSettings
 
@@ -54,7 +55,7 @@ def asr_handlers(settings: WyomingSettings, base: dict[str, object], resources: 
         AsrHandler,
         recognizer=Recognizer(choice, asr_settings),
         exported=exported,
-        sessions=Connections(settings.max_sessions),
+        sessions=Places(settings.max_sessions),
         pool=pool,
         **base,
     )
@@ -63,7 +64,7 @@ def asr_handlers(settings: WyomingSettings, base: dict[str, object], resources: 
 async def serve(kind: str, settings: WyomingSettings) -> None:
     port = settings.tts_port if kind == "tts" else settings.asr_port
     base: dict[str, object] = {
-        "connections": Connections(settings.max_clients),
+        "connections": Places(settings.max_clients),
         "limits": ConnectionLimits(settings.idle_timeout_seconds, settings.max_event_bytes),
     }
     server = AsyncTcpServer(settings.host, port)

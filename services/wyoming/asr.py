@@ -31,7 +31,8 @@ from services.asr.models import ExportedModel
 from services.asr.recognize import Recognizer
 from services.asr.upload import AudioTooLong
 from services.common.errors import ApiError
-from services.wyoming.events import Connections, ProtocolHandler, WyomingError
+from services.common.places import Places
+from services.wyoming.events import ProtocolHandler, WyomingError
 from services.wyoming.program import PROGRAM_NAME, parse, program_attribution
 
 _LOG = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ class AsrHandler(ProtocolHandler):
         *args: object,
         recognizer: Recognizer,
         exported: ExportedModel | None,
-        sessions: Connections,
+        sessions: Places,
         pool: Executor,
         **kwargs: object,
     ) -> None:

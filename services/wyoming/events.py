@@ -18,6 +18,8 @@ from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.server import AsyncEventHandler
 
+from services.common.places import Places
+
 _LOG = logging.getLogger(__name__)
 
 
@@ -89,23 +91,6 @@ def _length(header: dict[str, Any], name: str, max_bytes: int) -> int:
     return value
 
 
-@dataclass
-class Connections:
-    """A server's connection places. Only the event loop's thread counts them."""
-
-    limit: int
-    active: int = 0
-
-    def take(self) -> bool:
-        if self.active >= self.limit:
-            return False
-        self.active += 1
-        return True
-
-    def give_back(self) -> None:
-        self.active -= 1
-
-
 @dataclass(frozen=True)
 class ConnectionLimits:
     idle_timeout_seconds: float
@@ -124,7 +109,7 @@ class ProtocolHandler(AsyncEventHandler):
         self,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
-        connections: Connections,
+        connections: Places,
         limits: ConnectionLimits,
     ) -> None:
         super().__init__(reader, writer)
