@@ -157,12 +157,14 @@ define start_wyoming
 	else \
 		LOG_DIR=$(abspath $(LOG_DIR)) $(LOCAL_URLS) setsid $(PY) -m services.wyoming $(1) \
 			--pid-file $(abspath $(RUN_DIR))/wyoming-$(1).pid </dev/null >/dev/null 2>&1 & \
+		echo $$! > $(RUN_DIR)/wyoming-$(1).pid; \
 	fi
 endef
 
 # $(call wait_wyoming,tts|asr,port)
 define wait_wyoming
-	@$(PY) -m services.wyoming.probe tcp://$(WYOMING_CHECK_HOST):$(2) --timeout 180 >/dev/null \
+	@$(PY) -m services.wyoming.probe tcp://$(WYOMING_CHECK_HOST):$(2) --timeout 180 \
+		--pid-file $(RUN_DIR)/wyoming-$(1).pid >/dev/null \
 		|| { echo "wyoming-$(1) failed to start; see $(LOG_DIR)/wyoming-$(1).log"; tail -n 20 $(LOG_DIR)/wyoming-$(1).log; exit 1; }
 endef
 

@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from functools import partial
@@ -99,6 +100,9 @@ def main() -> None:
         args.pid_file.write_text(f"{os.getpid()}\n")
     try:
         asyncio.run(serve(args.kind, WyomingSettings.from_env()))
+    except OSError as error:  # the port is taken, or the address is not this machine's
+        _LOG.error("the Wyoming %s server cannot listen: %s", args.kind.upper(), error)
+        sys.exit(1)
     finally:
         if args.pid_file:
             args.pid_file.unlink(missing_ok=True)

@@ -13,6 +13,7 @@ import os
 import socket
 import sys
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -52,15 +53,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("uri", nargs="?", default=os.environ.get("HEALTH_URL", ""))
     parser.add_argument("--timeout", type=float, default=5.0, help="seconds to keep trying")
+    parser.add_argument("--pid-file", type=Path, help="stop trying once this server's process has exited")
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
     while True:
         result = report(args.uri)
-        if result["status"] == "ok" or time.monotonic() > deadline:
+        if result["status"] == "ok" or time.monotonic() > deadline or _exited(args.pid_file):
             break
         time.sleep(0.5)
     print(result)
     sys.exit(0 if result["status"] == "ok" else 1)
+
+
+def _exited(pid_file: Path | None) -> bool:
+    if pid_file is None:
+        return False
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except (OSError, ValueError):  # no file (the server removes it as it exits), or no process
+        return True
+    return False
 
 
 if __name__ == "__main__":
