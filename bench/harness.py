@@ -118,8 +118,9 @@ def start_service(
     return server
 
 
-def start_wyoming(kind: str, models_dir: Path, log_path: Path, **env: str) -> Server:
-    """A Wyoming server (`tts` or `asr`) on a free loopback port; its url is tcp://host:port."""
+def start_wyoming(kind: str, models_dir: Path, log_path: Path, ready: bool = True, **env: str) -> Server:
+    """A Wyoming server (`tts` or `asr`) on a free loopback port; its url is tcp://host:port.
+    Waits until it answers `describe` with something to serve, or (not `ready`) at all."""
     from services.wyoming.probe import report
 
     port = free_port()
@@ -135,7 +136,7 @@ def start_wyoming(kind: str, models_dir: Path, log_path: Path, **env: str) -> Se
         process = subprocess.Popen(command, cwd=ROOT, env=environment, stdout=log_file, stderr=subprocess.STDOUT)
     server = Server(f"tcp://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 180
-    while report(server.url)["status"] != "ok":
+    while report(server.url)["status"] not in (("ok",) if ready else ("ok", "unavailable")):
         if process.poll() is not None or time.monotonic() > deadline:
             server.stop()
             raise RuntimeError(f"the Wyoming {kind} server did not start:\n{log_path.read_text()}")

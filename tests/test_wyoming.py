@@ -25,8 +25,9 @@ from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
-from bench.harness import Server, start_wyoming
+from bench.harness import Server, free_port, start_wyoming
 from services.wyoming.probe import describe
+from services.wyoming.probe import report as wyoming_health
 from services.wyoming.sentences import SentenceBuffer
 from tests.conftest import VOICE_ID, WHISPER_DIR, encode_pcm, pcm_to_float, transcribe
 
@@ -501,3 +502,51 @@ async def _send_raw(sock: socket.socket, event: Event) -> None:
     buffer = io.BytesIO()
     write_event(event, buffer)
     sock.sendall(buffer.getvalue())
+
+
+def test_without_its_tts_service_the_tts_server_says_so_and_health_reports_it(models_dir: Path, tmp_path: Path) -> None:
+    nowhere = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    server = start_wyoming("tts", models_dir, tmp_path / "wyoming-tts.log", TTS_SERVICE_URL=nowhere, ready=False)
+    try:
+        report = wyoming_health(server.url)
+        assert report["status"] == "unavailable" and "not reachable" in report["error"], report
+
+        async def ask() -> Event:
+            async with client(server) as connection:
+                await connection.write_event(Synthesize(text="Hello there.").event())
+                return await read(connection)
+
+        answer = asyncio.run(ask())
+        assert answer.type == "error" and answer.data["code"] == "tts_unavailable", answer
+        assert server.process.poll() is None
+    finally:
+        server.stop()
+
+
+def test_zeroconf_announces_the_server_to_home_assistants_discovery(
+    tts_server: Server, models_dir: Path, tmp_path: Path
+) -> None:
+    """Home Assistant finds Wyoming servers by browsing `_wyoming._tcp` with this package."""
+    from zeroconf import ServiceBrowser, ServiceStateChange, Zeroconf
+
+    server = start_wyoming(
+        "tts", models_dir, tmp_path / "wyoming-tts.log", TTS_SERVICE_URL=tts_server.url, WYOMING_ZEROCONF="1"
+    )
+    found: dict[str, int] = {}
+
+    def on_change(zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+        info = zeroconf.get_service_info(service_type, name)
+        if state_change is ServiceStateChange.Added and info is not None:
+            found[name] = info.port
+
+    browser = Zeroconf()
+    try:
+        ServiceBrowser(browser, "_wyoming._tcp.local.", handlers=[on_change])
+        deadline = time.monotonic() + 15
+        while server.port not in found.values() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        browser.close()
+        server.stop()
+    assert server.port in found.values(), found
+    assert any(name.startswith("streaming-tts-stt-tts-") for name in found), found

@@ -17,8 +17,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from wyoming.error import Error
 from wyoming.event import read_event, write_event
 from wyoming.info import Describe, Info
+
+
+class Refused(ConnectionError):
+    """The server answered describe with an error (its TTS service is down, say)."""
 
 
 def describe(uri: str, timeout: float = 2.0) -> Info:
@@ -32,6 +37,8 @@ def describe(uri: str, timeout: float = 2.0) -> Info:
             write_event(Describe().event(), stream)
             stream.flush()
             event = read_event(stream)
+    if event is not None and Error.is_type(event.type):
+        raise Refused(Error.from_event(event).text)
     if event is None or not Info.is_type(event.type):
         raise ConnectionError(f"{uri} answered describe with {event.type if event else 'nothing'}")
     return Info.from_event(event)
@@ -41,8 +48,10 @@ def report(uri: str, timeout: float = 2.0) -> dict[str, Any]:
     """What `/healthz/all` says of the server: ok with what it serves, or down with why."""
     try:
         info = describe(uri, timeout)
+    except Refused as error:
+        return {"status": "unavailable", "address": uri, "error": str(error)}
     except (OSError, ValueError) as error:
-        return {"status": "down", "error": type(error).__name__}
+        return {"status": "down", "address": uri, "error": type(error).__name__}
     served = [voice.name for program in info.tts for voice in program.voices]
     served += [model.name for program in info.asr for model in program.models]
     # A server whose service has nothing to serve still answers describe: that is not ready.
