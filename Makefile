@@ -149,8 +149,9 @@ define start_service
 	fi
 endef
 
-# $(call start_wyoming,tts|asr): a Wyoming server in the background (it writes its pid file and
-# logs to LOG_DIR itself), unless it runs already.
+# $(call start_wyoming,tts|asr): a Wyoming server in the background, unless it runs already. Its
+# pid file is written at once, so that the wait below stops as soon as the process is gone (the
+# server writes the file again, and removes it as it exits); it logs to LOG_DIR itself.
 define start_wyoming
 	@if [ -f $(RUN_DIR)/wyoming-$(1).pid ] && kill -0 "$$(cat $(RUN_DIR)/wyoming-$(1).pid)" 2>/dev/null; then \
 		echo "wyoming-$(1) is already running (pid $$(cat $(RUN_DIR)/wyoming-$(1).pid)); 'make stop' stops it."; \
