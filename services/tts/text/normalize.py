@@ -110,7 +110,7 @@ _NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
 
 # Longer numbers (account numbers, IDs, runs of digits) are read digit by digit.
 _MAX_NUMBER_DIGITS = 15
-_DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+_DIGIT_WORDS = "zero one two three four five six seven eight nine".split()
 
 
 def _digit_by_digit(digits: str) -> str:
@@ -201,7 +201,9 @@ def _remove_unspeakable(text: str) -> str:
     for char in text:
         if char.isspace():
             kept.append(" ")
-        elif char in _KEPT_PUNCTUATION or char.isdigit() and char.isascii() or char.isalpha() and "LATIN" in unicodedata.name(char, ""):
+        elif char in _KEPT_PUNCTUATION or char.isdigit() and char.isascii():
+            kept.append(char)
+        elif char.isalpha() and "LATIN" in unicodedata.name(char, ""):
             kept.append(char)
         else:
             kept.append(" ")
