@@ -4,7 +4,8 @@
 #   wyoming-tts, wyoming-asr the Wyoming servers for Home Assistant: the asr image with the
 #                            protocol's packages, another command each
 #   gateway                  Debian's nginx and the one template, rendered at start; the API's
-#                            description and its reference page (docs/), served as files
+#                            description and its reference page (docs/), and the page at "/"
+#                            (web/), served as files
 #   export                   `python -m export` into the model volumes; torch lives only here
 # Build context: the repository root. No image carries model weights: TTS and ASR read them
 # from the volumes the export fills. Every image runs as the unprivileged user "speech".
@@ -89,6 +90,7 @@ RUN pip install --no-deps -r nginx/requirements.txt
 COPY nginx/ nginx/
 COPY docs/openapi.json docs/
 COPY docs/reference/ docs/reference/
+COPY web/ web/
 COPY services/__init__.py services/
 COPY services/common/__init__.py services/common/health.py services/common/
 ENV GATEWAY_PORT=8000 HEALTH_URL=http://127.0.0.1:8000/healthz

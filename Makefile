@@ -90,6 +90,10 @@ $(VENV)/.installed-tests: $(VENV)/.installed-services tests/requirements.txt exp
 	@command -v kubectl >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq kubernetes-client >/dev/null; \
 		else echo "The tests need kubectl: sudo apt-get install kubernetes-client"; exit 1; fi; }
+	@# The web page is tested in a real browser: Debian's Chromium and its WebDriver.
+	@{ command -v chromium && command -v chromedriver; } >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else echo "The tests need Chromium: sudo apt-get install chromium chromium-driver"; exit 1; fi; }
 	$(PIP) install --quiet -r tests/requirements.txt
 	@touch $@
 
@@ -205,6 +209,7 @@ run: models nginx
 	@echo "       -H 'Content-Type: application/octet-stream' --data-binary @speech.pcm"
 	@echo "  curl -X POST 'http://127.0.0.1:$(GATEWAY_PORT)/api/echo-bytes?sr=16000&ch=1&fmt=s16le' \\"
 	@echo "       -H 'Content-Type: application/octet-stream' --data-binary @speech.pcm --output echo.pcm"
+	@echo "Try it in a browser: http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT)/"
 	@echo "The API's reference: http://$(GATEWAY_CHECK_HOST):$(GATEWAY_PORT)/docs/ (its description: /openapi.json)"
 	@echo "Home Assistant (Wyoming Protocol): TTS on $(WYOMING_CHECK_HOST):$(WYOMING_TTS_PORT), ASR on $(WYOMING_CHECK_HOST):$(WYOMING_ASR_PORT)"
 
@@ -242,7 +247,8 @@ test-docker: $(VENV)/.installed-tests
 		echo "installing Compose 1.29 (Debian's docker-compose) to test the original command"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 	TEST_STACK=compose TORCH_INDEX_URL=$(TORCH_INDEX_URL) $(PY) -m pytest -rs tests/test_gateway.py tests/test_openai_api.py \
-		tests/test_realtime.py tests/test_openapi.py::test_the_gateway_serves_the_description_and_a_reference_page_of_its_own \
+		tests/test_realtime.py tests/test_web_page.py \
+		tests/test_openapi.py::test_the_gateway_serves_the_description_and_a_reference_page_of_its_own \
 		tests/deploy/test_compose.py
 
 # Docker Swarm: the same images and compose file, with deploy/swarm/docker-stack.yml, as the stack

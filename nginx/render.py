@@ -9,8 +9,9 @@ TTS_READER_GRACE_SECONDS),
 and GATEWAY_RESOLVER:
 a DNS server (Swarm's is 127.0.0.11) that makes the gateway resolve the services' names again
 as replicas come and go, instead of once at start. Standard library only, so the gateway image
-needs nothing but Python, nginx and the files it serves: the API's description and reference
-page (docs/), and Swagger UI's script and style sheet from the package in nginx/requirements.txt.
+needs nothing but Python, nginx and the files it serves: the page at "/" (web/), the API's
+description and reference page (docs/), and Swagger UI's script and style sheet from the package
+in nginx/requirements.txt.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from urllib.parse import urlsplit
 TEMPLATE = Path(__file__).with_name("gateway.conf.template")
 # docs/openapi.json and the reference page docs/reference/, served as they are in the repository.
 DOCS_DIR = TEMPLATE.parent.parent / "docs"
+# The page at "/" (web/): HTML, CSS and JavaScript modules, served as they are.
+WEB_DIR = TEMPLATE.parent.parent / "web"
 # The package shipping Swagger UI's files (nginx/requirements.txt); only its static files are
 # served, its Python code is never run.
 SWAGGER_UI_PACKAGE = "swagger_ui"
@@ -143,6 +146,7 @@ def values(args: argparse.Namespace) -> dict[str, str]:
         "GATEWAY_JS_MODULE": js_module(),
         "GATEWAY_NGINX_DIR": str(TEMPLATE.parent.resolve()),
         "GATEWAY_DOCS_DIR": str(DOCS_DIR.resolve()),
+        "GATEWAY_WEB_DIR": str(WEB_DIR.resolve()),
         "GATEWAY_SWAGGER_UI_DIR": swagger_ui_dir(),
         "GATEWAY_TEMP_DIR": str(temp_dir),
         "GATEWAY_UPSTREAMS": upstream_text,

@@ -67,6 +67,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = [item for item in items if item not in local]
 
 
+# Each test's reports (setup, call, teardown) by phase, for fixtures that keep evidence of a
+# failure (the browser tests' screenshots).
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[pytest.TestReport]:
+    report = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+def has_failed(item: pytest.Item) -> bool:
+    """Whether the test's setup or its body failed (known by its fixtures' teardown)."""
+    return any(report.failed for report in item.stash.get(PHASE_REPORTS, {}).values())
+
+
 VOICE_ID = "en_US-joe-medium"
 WHISPER_DIR = "whisper-tiny.en"
 
