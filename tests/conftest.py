@@ -280,15 +280,19 @@ API_KEYS_UNDER_TEST = "key-one, key-two"
 
 @pytest.fixture(scope="module")
 def keyed_gateway(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    """nginx + TTS + ASR + orchestrator, each with API_KEYS set (no realtime service)."""
+    """nginx + TTS + ASR + realtime + orchestrator, each with API_KEYS set."""
     work = tmp_path_factory.mktemp("keyed")
     tts = start_service("tts", models_dir, work / "tts.log", API_KEYS=API_KEYS_UNDER_TEST)
     asr = start_service("asr", models_dir, work / "asr.log", API_KEYS=API_KEYS_UNDER_TEST, ASR_ENGINE="whisper")
+    realtime = start_service(
+        "realtime", models_dir, work / "realtime.log", app=REALTIME_APP, API_KEYS=API_KEYS_UNDER_TEST,
+        ASR_ENGINE="whisper",
+    )  # fmt: skip
     orchestrator = start_service(
         "orchestrator", models_dir, work / "orchestrator.log", API_KEYS=API_KEYS_UNDER_TEST, TTS_SERVICE_URL=tts.url,
-        ASR_SERVICE_URL=asr.url,
+        ASR_SERVICE_URL=asr.url, REALTIME_SERVICE_URL=realtime.url,
     )  # fmt: skip
-    gateway = start_gateway(work, tts.url, asr.url, orchestrator.url)
+    gateway = start_gateway(work, tts.url, asr.url, orchestrator.url, realtime_url=realtime.url)
     yield gateway
-    for running in (gateway, orchestrator, asr, tts):
+    for running in (gateway, orchestrator, realtime, asr, tts):
         running.stop()

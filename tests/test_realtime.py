@@ -8,6 +8,7 @@ except where pacing is what is tested.
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -428,6 +429,19 @@ def test_api_keys_guard_the_websocket_too(keyed_realtime_server: Server) -> None
         expect_error(ws, "invalid_api_key", 1008)
     with connect(ws_url(keyed_realtime_server), additional_headers={"Authorization": f"Bearer {KEY}"}) as ws:
         assert "partial" in send_and_read(ws, bytes(3200))
+
+
+def test_a_browser_may_offer_its_key_as_a_subprotocol(keyed_realtime_server: Server) -> None:
+    """Browsers cannot send a header with a WebSocket's handshake: the key comes as the
+    subprotocol "bearer.<base64url of the key>", and is accepted back as the protocol requires."""
+    offered = "bearer." + base64.urlsafe_b64encode(KEY.encode()).decode().rstrip("=")
+    with connect(ws_url(keyed_realtime_server), subprotocols=[offered]) as ws:
+        assert ws.subprotocol == offered
+        assert "partial" in send_and_read(ws, bytes(3200))
+    wrong = "bearer." + base64.urlsafe_b64encode(b"another-key").decode().rstrip("=")
+    for offered_protocol in (wrong, "bearer.not*base64", "bearer."):
+        with connect(ws_url(keyed_realtime_server), subprotocols=[offered_protocol]) as ws:
+            expect_error(ws, "invalid_api_key", 1008)
 
 
 def test_without_a_model_sessions_are_closed_with_the_reason(tmp_path: Path) -> None:

@@ -297,5 +297,13 @@ def test_the_api_key_field_opens_a_keyed_stack(new_tab: WebDriver, keyed_gateway
     wait_for(new_tab, lambda: "of audio" in text_of(new_tab, "speak-status") or error_of(new_tab, "speak"),
              "Speak did not finish")  # fmt: skip
     assert not error_of(new_tab, "speak")
+    # Live captions too: a browser sends no header on a WebSocket, so the key goes as a subprotocol.
+    new_tab.find_element(By.ID, "captions-start").click()
+    final = wait_for(new_tab, lambda: new_tab.find_elements(By.CSS_SELECTOR, "#captions-lines p.final")
+                     or error_of(new_tab, "captions"), "no caption settled")  # fmt: skip
+    assert not error_of(new_tab, "captions")
+    assert wer(SPOKEN, final[0].text) <= 0.1, final[0].text
+    new_tab.find_element(By.ID, "captions-stop").click()
+    wait_for(new_tab, lambda: text_of(new_tab, "captions-status") == "Stopped.", "the session did not end")
     new_tab.execute_script("localStorage.clear()")
     assert console_errors(new_tab) == []

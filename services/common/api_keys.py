@@ -4,10 +4,17 @@ Off by default, as a service on a private network needs none. With keys set, eve
 `/api/` and `/v1/` needs `Authorization: Bearer <key>` (what OpenAI's clients send), or
 answers 401 in the shape of the API asked; health checks stay open for load balancers and
 orchestrators, and so do the two lists Open WebUI reads without sending its key.
+
+A browser cannot put a header on a WebSocket's handshake; it can only offer subprotocols. So a
+key may also come as the subprotocol `bearer.<the key in base64url, unpadded>`, as Kubernetes
+takes a browser's token; the service accepts the connection with that subprotocol, as the
+WebSocket protocol requires of one it was offered.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from collections.abc import Iterable
 
@@ -18,6 +25,7 @@ from services.common.errors import api_error
 
 PROTECTED_PREFIXES = ("/api/", "/v1/")
 OPEN_PATHS = frozenset({"/v1/audio/voices", "/v1/audio/models"})
+KEY_SUBPROTOCOL_PREFIX = "bearer."
 
 
 def api_keys_from_env() -> frozenset[str]:
@@ -34,8 +42,8 @@ class ApiKeyCheck:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if not self._keys or not req.path.startswith(PROTECTED_PREFIXES) or req.path in OPEN_PATHS:
             return
-        scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or not self._known(token.strip().encode()):
+        token = presented_key(req)
+        if token is None or not self._known(token):
             raise api_error(
                 falcon.HTTP_401,
                 "invalid_api_key",
@@ -46,3 +54,24 @@ class ApiKeyCheck:
     def _known(self, token: bytes) -> bool:
         # Compare with every key in constant time, so timing tells nothing about any key.
         return any([hmac.compare_digest(token, key) for key in self._keys])  # noqa: C419 (all, not the first)
+
+
+def presented_key(req: falcon.Request) -> bytes | None:
+    """The key a request carries: its `Authorization: Bearer` header's, or its key subprotocol's."""
+    scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
+    if scheme.lower() == "bearer":
+        return token.strip().encode()
+    offered = (req.get_header("Sec-WebSocket-Protocol") or "").split(",")
+    protocol = key_subprotocol(name.strip() for name in offered)
+    if protocol is None:
+        return None
+    encoded = protocol.removeprefix(KEY_SUBPROTOCOL_PREFIX)
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def key_subprotocol(offered: Iterable[str]) -> str | None:
+    """The subprotocol, of those a WebSocket client offered, that carries its key."""
+    return next((name for name in offered if name.startswith(KEY_SUBPROTOCOL_PREFIX)), None)

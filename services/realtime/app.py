@@ -44,7 +44,7 @@ from services.asr.engines.base import Engine
 from services.asr.models import EngineChoice, choose_engine
 from services.asr.recognize import Recognizer
 from services.asr.settings import AsrSettings
-from services.common.api_keys import ApiKeyCheck, api_keys_from_env
+from services.common.api_keys import ApiKeyCheck, api_keys_from_env, key_subprotocol
 from services.common.errors import ApiError, api_error, write_error
 from services.common.logs import configure_logging
 from services.common.places import Places
@@ -105,8 +105,9 @@ class LiveRecognition:
 
     async def on_websocket(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> None:
         # Accepted first, so that every refusal below reaches the client as an error message and
-        # a close code with a reason (a refused handshake would only say "HTTP 403").
-        await ws.accept()
+        # a close code with a reason (a refused handshake would only say "HTTP 403"). A browser
+        # that offered its key as a subprotocol must get it back, or it drops the connection.
+        await ws.accept(subprotocol=key_subprotocol(ws.subprotocols))
         try:
             engine = self._admit(req)
         except SessionEnd as end:

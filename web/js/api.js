@@ -59,3 +59,13 @@ export function webSocketUrl(path) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}${path}`;
 }
+
+// The WebSocket subprotocols that carry the API key (when one is set): a browser cannot put an
+// Authorization header on a WebSocket, so the key goes as "bearer.<the key in base64url>".
+export function keySubprotocols() {
+  const key = apiKey();
+  if (!key) return [];
+  const bytes = new TextEncoder().encode(key);
+  const base64 = btoa(String.fromCharCode(...bytes));
+  return [`bearer.${base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`];
+}

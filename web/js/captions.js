@@ -1,7 +1,7 @@
 // Live captions: the microphone streamed to live recognition (WebSocket /api/stt/ws, vosk-server's
 // protocol). The open utterance's partial text grows in place; each finished one becomes a line.
 
-import { apiKey, webSocketUrl } from "./api.js";
+import { keySubprotocols, webSocketUrl } from "./api.js";
 import { Microphone, showLevel } from "./microphone.js";
 import { Panel } from "./panel.js";
 import { floatToS16, joinSamples } from "./pcm.js";
@@ -25,11 +25,7 @@ export function setupCaptions() {
     try {
       session = await CaptionSession.open({ meter, onMessage: show, onEnd: ended });
       stop.disabled = false;
-      panel.status(
-        apiKey()
-          ? "Listening… (browsers cannot send an API key on a WebSocket: with API_KEYS set, the server refuses)"
-          : "Listening… speak.",
-      );
+      panel.status("Listening… speak.");
     } catch (error) {
       start.disabled = false;
       panel.error(error);
@@ -135,7 +131,7 @@ class CaptionSession {
 // A WebSocket once it is open; rejects when it cannot be opened.
 function connect(url) {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(url);
+    const socket = new WebSocket(url, keySubprotocols());
     socket.binaryType = "arraybuffer";
     socket.addEventListener("open", () => resolve(socket), { once: true });
     socket.addEventListener("error", () => reject(new Error("live recognition could not be reached")), {
