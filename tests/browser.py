@@ -68,9 +68,9 @@ def keep_evidence(browser: WebDriver, folder: Path, panels: tuple[str, ...]) -> 
 
 
 def full_page_screenshot(browser: WebDriver, path: Path) -> None:
-    """The whole page, its height whatever the content's, at the window's width."""
+    """The page's content, whole: the window is made as tall as the content for the shot."""
     height = browser.execute_script("return document.documentElement.scrollHeight")
-    browser.set_window_size(WINDOW[0], height + 40)
+    browser.set_window_size(WINDOW[0], max(WINDOW[1], height + 200))
     path.parent.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(path))
+    browser.find_element(By.TAG_NAME, "body").screenshot(str(path))
     browser.set_window_size(*WINDOW)
