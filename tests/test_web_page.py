@@ -132,6 +132,20 @@ def record_the_microphone(browser: WebDriver, panel: str, microphone: Path, stop
     browser.find_element(By.ID, stop_button).click()
 
 
+def caption_the_microphone(browser: WebDriver) -> str:
+    """Starts live captions, waits for the first line to settle, stops; that line, checked."""
+    browser.find_element(By.ID, "captions-start").click()
+    final = wait_for(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#captions-lines p.final")
+                     or error_of(browser, "captions"), "no caption settled")  # fmt: skip
+    assert not error_of(browser, "captions")
+    assert wer(SPOKEN, final[0].text) <= 0.1, final[0].text
+    browser.find_element(By.ID, "captions-stop").click()
+    wait_for(browser, lambda: text_of(browser, "captions-status") == "Stopped." or error_of(browser, "captions"),
+             "the session did not end")  # fmt: skip
+    assert not error_of(browser, "captions")
+    return final[0].text
+
+
 def test_the_page_loads_everything_from_the_gateway_with_no_console_error(page: WebDriver, gateway: Endpoint) -> None:
     answer = requests.get(f"{gateway.url}/", timeout=10)
     assert answer.status_code == 200
@@ -217,18 +231,10 @@ def test_live_captions_grow_then_settle(page: WebDriver) -> None:
         "new MutationObserver(() => window.partialsSeen.push(document.getElementById('captions-partial').textContent))"
         "  .observe(document.getElementById('captions-partial'), {childList: true, characterData: true, subtree: true});"
     )
-    page.find_element(By.ID, "captions-start").click()
-    final = wait_for(page, lambda: page.find_elements(By.CSS_SELECTOR, "#captions-lines p.final")
-                     or error_of(page, "captions"), "no caption settled")  # fmt: skip
-    assert not error_of(page, "captions")
-    assert wer(SPOKEN, final[0].text) <= 0.1, final[0].text
-    page.find_element(By.ID, "captions-stop").click()
-    wait_for(page, lambda: text_of(page, "captions-status") == "Stopped." or error_of(page, "captions"),
-             "the session did not end")  # fmt: skip
-    assert not error_of(page, "captions")
+    final = caption_the_microphone(page)
     partials = [text for text in page.execute_script("return window.partialsSeen") if text]
     assert partials, "no partial result was shown"
-    assert len(partials[0].split()) < len(final[0].text.split()), partials
+    assert len(partials[0].split()) < len(final.split()), partials
     assert page.find_element(By.ID, "captions-start").is_enabled()
     assert console_errors(page) == []
 
@@ -298,12 +304,6 @@ def test_the_api_key_field_opens_a_keyed_stack(new_tab: WebDriver, keyed_gateway
              "Speak did not finish")  # fmt: skip
     assert not error_of(new_tab, "speak")
     # Live captions too: a browser sends no header on a WebSocket, so the key goes as a subprotocol.
-    new_tab.find_element(By.ID, "captions-start").click()
-    final = wait_for(new_tab, lambda: new_tab.find_elements(By.CSS_SELECTOR, "#captions-lines p.final")
-                     or error_of(new_tab, "captions"), "no caption settled")  # fmt: skip
-    assert not error_of(new_tab, "captions")
-    assert wer(SPOKEN, final[0].text) <= 0.1, final[0].text
-    new_tab.find_element(By.ID, "captions-stop").click()
-    wait_for(new_tab, lambda: text_of(new_tab, "captions-status") == "Stopped.", "the session did not end")
+    caption_the_microphone(new_tab)
     new_tab.execute_script("localStorage.clear()")
     assert console_errors(new_tab) == []

@@ -2,10 +2,10 @@
 // plays its span of the audio when clicked.
 
 import { apiFetch } from "./api.js";
-import { Recording } from "./microphone.js";
 import { Panel, formatMs, formatSeconds } from "./panel.js";
 import { floatToS16, joinSamples, wavBlob } from "./pcm.js";
 import { audioBufferOf, output, playSpan } from "./player.js";
+import { recordButtons } from "./record-buttons.js";
 
 // Types the ASR service recognizes from a file's name when the browser gives none.
 const TYPES_BY_EXTENSION = {
@@ -29,29 +29,15 @@ export function setupTranscribe() {
   const meter = document.getElementById("transcribe-level");
   const text = document.getElementById("transcribe-text");
   const words = document.getElementById("transcribe-words");
-  let recording = null;
-
-  record.addEventListener("click", async () => {
-    panel.clearError();
-    record.disabled = true;
-    try {
-      recording = await Recording.start(meter);
-      stop.disabled = false;
-      panel.status("Recording… speak, then stop.");
-    } catch (error) {
-      record.disabled = false;
-      panel.error(error);
-    }
-  });
-
-  stop.addEventListener("click", async () => {
-    stop.disabled = true;
-    const { pieces, sampleRate } = await recording.stop();
-    recording = null;
-    const samples = joinSamples(pieces);
-    const upload = wavBlob([floatToS16(samples)], sampleRate);
-    await transcribe(upload, audioBufferOf(samples, sampleRate));
-    record.disabled = false;
+  recordButtons({
+    panel,
+    record,
+    stop,
+    meter,
+    onRecorded: async ({ pieces, sampleRate }) => {
+      const samples = joinSamples(pieces);
+      await transcribe(wavBlob([floatToS16(samples)], sampleRate), audioBufferOf(samples, sampleRate));
+    },
   });
 
   file.addEventListener("change", async () => {
