@@ -55,6 +55,7 @@ LOOPBACK_SERVERS = {
     "wyoming_tts_server",
     "wyoming_asr_server",
     "one_client_tts_server",
+    "short_recordings_gateway",
 }
 
 

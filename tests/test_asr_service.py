@@ -78,6 +78,7 @@ def test_health_names_engine_and_model(asr_whisper_server: Server) -> None:
     assert (health["status"], health["engine"], health["model"]) == ("ok", "whisper", "tiny.en")
     models = requests.get(f"{asr_whisper_server.url}/api/stt/models", timeout=5).json()
     assert models["loaded"]["languages"] == ["en"]
+    assert models["max_audio_seconds"] == 15  # MAX_AUDIO_DURATION's default
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from bench.harness import ROOT, Endpoint, Gateway
+from bench.harness import ROOT, Endpoint, Gateway, Server, start_gateway, start_service
 from tests.browser import WINDOW, chromium, console_errors, full_page_screenshot, keep_evidence
 from tests.conftest import API_KEYS_UNDER_TEST, VOICE_ID, has_failed, pcm_to_float, transcribe
 from tests.media import encode_file
@@ -44,6 +44,8 @@ TO_SPEAK = "Good morning. The weather today is sunny with a light breeze from th
 IN_THE_FILE = "Please call me back after lunch tomorrow."
 WAIT_SECONDS = 30
 PHONE = (390, 844)  # a phone's screen in CSS pixels
+# A limit on audio (MAX_AUDIO_DURATION) shorter than what the fake microphone says.
+SHORT_LIMIT = 3
 
 
 def spoken_wav(gateway_url: str, text: str, rate: int) -> bytes:
@@ -249,6 +251,34 @@ def test_echo_speaks_back_what_it_heard(page: WebDriver, microphone: Path) -> No
              "the answer made no sound")  # fmt: skip
     wait_for(page, lambda: page.find_element(By.ID, "echo-record").is_enabled(), "the answer did not end")
     assert console_errors(page) == []
+
+
+@pytest.fixture(scope="module")
+def short_recordings_gateway(
+    tts_server: Server, orchestrator: Server, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    """A gateway whose ASR service takes at most SHORT_LIMIT seconds of audio."""
+    work = tmp_path_factory.mktemp("short-recordings")
+    asr = start_service("asr", models_dir, work / "asr.log", ASR_ENGINE="whisper", MAX_AUDIO_DURATION=str(SHORT_LIMIT))
+    gateway = start_gateway(work, tts_server.url, asr.url, orchestrator.url, max_audio_seconds=SHORT_LIMIT)
+    yield gateway
+    gateway.stop()
+    asr.stop()
+
+
+def test_a_recording_stops_at_the_longest_audio_taken(new_tab: WebDriver, short_recordings_gateway: Gateway) -> None:
+    """The microphone speaks for longer than the limit: the recording stops by itself, under it,
+    and what was said until then is transcribed (instead of refused after the fact)."""
+    new_tab.get(f"{short_recordings_gateway.url}/")
+    new_tab.find_element(By.ID, "transcribe-record").click()
+    wait_for(new_tab, lambda: f"at most {SHORT_LIMIT} s" in text_of(new_tab, "transcribe-status"), "no limit shown")
+    status = wait_for(new_tab, lambda: re.search(r"([\d.]+) s of audio, transcribed", text_of(new_tab, "transcribe-status"))
+                      or error_of(new_tab, "transcribe"), "the recording did not stop by itself")  # fmt: skip
+    assert not error_of(new_tab, "transcribe")
+    assert float(status[1]) < SHORT_LIMIT
+    heard = words(text_of(new_tab, "transcribe-text")).split()
+    assert heard and len(heard) < len(words(SPOKEN).split()), heard
+    assert console_errors(new_tab) == []
 
 
 def test_on_a_phone_the_panels_stack_and_nothing_scrolls_sideways(new_tab: WebDriver, gateway: Endpoint) -> None:

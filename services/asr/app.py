@@ -82,12 +82,18 @@ class SpeechToText:
 
 
 class Models:
-    def __init__(self, choice: EngineChoice) -> None:
+    def __init__(self, choice: EngineChoice, max_audio_seconds: int) -> None:
         self._choice = choice
+        self._max_audio_seconds = max_audio_seconds
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         engine = self._choice.engine
-        resp.media = {"loaded": engine.describe() if engine else None, "notes": self._choice.notes}
+        resp.media = {
+            "loaded": engine.describe() if engine else None,
+            "notes": self._choice.notes,
+            # The longest audio taken: a recorder can stop there instead of being refused after.
+            "max_audio_seconds": self._max_audio_seconds,
+        }
 
 
 class Health:
@@ -113,7 +119,7 @@ def create_app(settings: AsrSettings | None = None) -> falcon.App:
     recognizer = Recognizer(choice, settings)
     app = create_service_app()
     app.add_route("/api/stt/bytes", SpeechToText(recognizer))
-    app.add_route("/api/stt/models", Models(choice))
+    app.add_route("/api/stt/models", Models(choice, settings.max_audio_seconds))
     app.add_route("/healthz", Health(choice))
     openai_transcription.add_routes(app, recognizer)
     return app

@@ -57,10 +57,13 @@ class ApiKeyCheck:
 
 
 def presented_key(req: falcon.Request) -> bytes | None:
-    """The key a request carries: its `Authorization: Bearer` header's, or its key subprotocol's."""
+    """The key a request carries: its `Authorization: Bearer` header's, or, on a WebSocket's
+    handshake, its key subprotocol's."""
     scheme, _, token = (req.get_header("Authorization") or "").partition(" ")
     if scheme.lower() == "bearer":
         return token.strip().encode()
+    if (req.get_header("Upgrade") or "").lower() != "websocket":
+        return None
     offered = (req.get_header("Sec-WebSocket-Protocol") or "").split(",")
     protocol = key_subprotocol(name.strip() for name in offered)
     if protocol is None:

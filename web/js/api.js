@@ -69,3 +69,17 @@ export function keySubprotocols() {
   const base64 = btoa(String.fromCharCode(...bytes));
   return [`bearer.${base64.replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "")}`];
 }
+
+// How many seconds of audio the ASR service takes (MAX_AUDIO_DURATION), asked once; null when
+// it cannot be asked (the recording is then refused by the service if too long, and says so).
+let audioLimit = null;
+
+export function maxAudioSeconds() {
+  audioLimit =
+    audioLimit ||
+    apiFetch("/api/stt/models")
+      .then((response) => response.json())
+      .then((models) => models.max_audio_seconds || null)
+      .catch(() => null);
+  return audioLimit;
+}
