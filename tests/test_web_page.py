@@ -93,21 +93,27 @@ def page(browser: WebDriver, gateway: Endpoint) -> Iterator[WebDriver]:
     full_page_screenshot(browser, ARTIFACTS / "page.png")
 
 
-@pytest.fixture(autouse=True)
-def evidence(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Screenshots of each panel and the console, for a test that failed."""
-    yield
-    if has_failed(request.node) and "browser" in request.fixturenames:
-        browser = request.getfixturevalue("browser")
+def keep_evidence_of_failure(request: pytest.FixtureRequest, browser: WebDriver) -> None:
+    if has_failed(request.node):
         keep_evidence(browser, ARTIFACTS / re.sub(r"[^\w.-]+", "_", request.node.name), PANELS)
 
 
+@pytest.fixture(autouse=True)
+def evidence(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Screenshots of each panel and the console, for a test of the shared page that failed
+    (a test in a tab of its own keeps them as its tab closes)."""
+    yield
+    if "browser" in request.fixturenames and "new_tab" not in request.fixturenames:
+        keep_evidence_of_failure(request, request.getfixturevalue("browser"))
+
+
 @pytest.fixture
-def new_tab(browser: WebDriver) -> Iterator[WebDriver]:
+def new_tab(browser: WebDriver, request: pytest.FixtureRequest) -> Iterator[WebDriver]:
     """A tab of its own (the shared page keeps its state), closed afterwards."""
     shared = browser.current_window_handle
     browser.switch_to.new_window("tab")
     yield browser
+    keep_evidence_of_failure(request, browser)
     browser.close()
     browser.switch_to.window(shared)
 
