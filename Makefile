@@ -247,7 +247,7 @@ test-docker: $(VENV)/.installed-tests
 		echo "installing Compose 1.29 (Debian's docker-compose) to test the original command"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
 	TEST_STACK=compose TORCH_INDEX_URL=$(TORCH_INDEX_URL) $(PY) -m pytest -rs tests/test_gateway.py tests/test_openai_api.py \
-		tests/test_realtime.py tests/test_web_page.py \
+		tests/test_realtime.py tests/test_web_page.py tests/test_deep_health.py \
 		tests/test_openapi.py::test_the_gateway_serves_the_description_and_a_reference_page_of_its_own \
 		tests/deploy/test_compose.py
 

@@ -56,6 +56,8 @@ LOOPBACK_SERVERS = {
     "wyoming_asr_server",
     "one_client_tts_server",
     "short_recordings_gateway",
+    "silent_stack",
+    "unreachable_orchestrator",
 }
 
 

@@ -226,6 +226,7 @@ CALLS = [
     Call("GET", "/v1/models/{model_id}", 414, "uri_too_long", url="/v1/models/" + "a" * 9000),
     # The gateway's own.
     Call("GET", "/healthz", 200),
+    Call("GET", "/healthz/deep", 200),
     Call("GET", "/openapi.json", 200),
     Call("GET", "/docs/", 200),
 ]
@@ -288,7 +289,7 @@ def test_the_services_answer_as_described(
 
 
 OPEN = {("GET", "/v1/audio/voices"), ("GET", "/v1/audio/models"), ("GET", "/healthz"), ("GET", "/openapi.json")}
-OPEN |= {("GET", "/docs/"), ("GET", "/api/stt/ws")}
+OPEN |= {("GET", "/docs/"), ("GET", "/api/stt/ws"), ("GET", "/healthz/deep")}
 
 
 def test_with_api_keys_every_protected_operation_answers_401_as_described(

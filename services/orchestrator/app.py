@@ -9,6 +9,7 @@ empty body and the headers.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, BinaryIO
@@ -21,6 +22,7 @@ from services.common.app import create_service_app
 from services.common.client_socket import set_body_read_timeout
 from services.common.errors import api_error
 from services.common.logs import configure_logging
+from services.orchestrator.deep_health import DeepHealth
 from services.orchestrator.header_text import encode_header_text
 from services.orchestrator.openai_models import ModelList
 from services.orchestrator.settings import OrchestratorSettings
@@ -156,6 +158,20 @@ class Health:
         return {**report, "status": "ok" if answer.status_code == 200 else "unavailable"}
 
 
+class DeepHealthCheck:
+    """`/healthz/deep`: 200 when speech made by TTS is heard back by ASR, 503 otherwise; the
+    report says what was heard and how long each step took (deep_health.py)."""
+
+    def __init__(self, check: DeepHealth) -> None:
+        self._check = check
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        verdict = self._check.verdict()
+        resp.status = falcon.HTTP_200 if verdict.ok else falcon.HTTP_503
+        resp.media = verdict.report(self._check.options, time.monotonic())
+        resp.cache_control = ["no-store"]
+
+
 def create_app(settings: OrchestratorSettings | None = None) -> falcon.App:
     configure_logging("orchestrator")
     settings = settings or OrchestratorSettings.from_env()
@@ -168,4 +184,7 @@ def create_app(settings: OrchestratorSettings | None = None) -> falcon.App:
     health = Health(settings)
     app.add_route("/healthz", health)
     app.add_route("/healthz/all", health, suffix="all")
+    app.add_route(
+        "/healthz/deep", DeepHealthCheck(DeepHealth(settings.tts_url, settings.asr_url, settings.deep_health))
+    )
     return app

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.common.config import env_int, env_str
+from services.common.config import env_float, env_int, env_str
+from services.orchestrator.deep_health import DeepHealthOptions
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class OrchestratorSettings:
     request_timeout: int
     read_timeout: int
     block_bytes: int
+    deep_health: DeepHealthOptions
 
     @classmethod
     def from_env(cls) -> OrchestratorSettings:
@@ -31,4 +33,9 @@ class OrchestratorSettings:
             request_timeout=env_int("REQUEST_TIMEOUT", 60, minimum=1),
             read_timeout=env_int("ORCHESTRATOR_READ_TIMEOUT", 10, minimum=1),
             block_bytes=env_int("ORCHESTRATOR_BLOCK_BYTES", 8192, minimum=512),
+            deep_health=DeepHealthOptions(
+                cache_seconds=env_float("DEEP_HEALTH_CACHE_SECONDS", 10.0, minimum=0.0),
+                timeout_seconds=env_float("DEEP_HEALTH_TIMEOUT", 15.0, minimum=1.0),
+                max_word_error_rate=env_float("DEEP_HEALTH_MAX_WER", 0.3, minimum=0.0, maximum=1.0),
+            ),
         )
