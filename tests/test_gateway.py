@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -70,6 +71,54 @@ def test_the_logs_follow_a_request_by_its_id_and_show_a_stream_cut_short(gateway
     line = wait_for_line(access_log, "id=log-q-1")
     assert '"GET /api/tts HTTP/1.1" 200' in line, line
     assert "secret" not in access_log.read_text() and "secret" not in tts_server.log()
+
+
+def test_every_answer_carries_its_request_id(gateway: Gateway) -> None:
+    """The id a service logged comes back with its answer: the client's own when it is a plain
+    token, else the gateway's; through each service and through echo's redirect to TTS."""
+    url = gateway.url
+    mine = requests.post(f"{url}/api/tts", json={"text": "Hi."}, headers={"X-Request-ID": "client-id-7"}, timeout=30)
+    assert mine.headers["X-Request-ID"] == "client-id-7"
+    pcm = encode_pcm(pcm_to_float(mine.content), "s16le")
+    given = {
+        "tts": requests.get(f"{url}/api/voices", timeout=10),
+        "asr": requests.post(f"{url}/api/stt/bytes", data=pcm, timeout=30),
+        "asr error": requests.post(f"{url}/api/stt/bytes?sr=1", data=pcm, timeout=30),
+        "orchestrator": requests.get(f"{url}/v1/models", timeout=10),
+        "realtime": requests.get(f"{url}/api/stt/ws", timeout=10),
+        "echo": requests.post(f"{url}/api/echo-bytes", data=pcm, timeout=60),
+        "replaced": requests.get(f"{url}/api/voices", headers={"X-Request-ID": "bad id"}, timeout=10),
+    }
+    for name, answer in given.items():
+        assert re.fullmatch(r"[0-9a-f]{32}", answer.headers.get("X-Request-ID", "")), (name, answer.headers)
+    assert len({answer.headers["X-Request-ID"] for answer in given.values()}) == len(given)
+
+
+def server_timing(answer: requests.Response) -> dict[str, float]:
+    """The steps of an answer's Server-Timing header(s), by name."""
+    steps = re.findall(r"([a-z]+);dur=([0-9.]+)", answer.headers.get("Server-Timing", ""))
+    return {name: float(milliseconds) for name, milliseconds in steps}
+
+
+def test_answers_say_how_long_their_first_steps_took(gateway: Gateway) -> None:
+    """Server-Timing carries what is known when the headers leave: text processing and the
+    queue on TTS, the upload and the decoding after it on ASR, and ASR's time on echo."""
+    url = gateway.url
+    speech = requests.post(f"{url}/api/tts", json={"text": "Hello there, how are you?"}, timeout=30)
+    assert set(server_timing(speech)) == {"text", "queue"}, speech.headers
+    openai_speech = requests.post(f"{url}/v1/audio/speech", json={"model": "tts-1", "input": "Hi.", "voice": "alloy"})
+    assert set(server_timing(openai_speech)) == {"text", "queue"}, openai_speech.headers
+    pcm = encode_pcm(pcm_to_float(speech.content), "s16le")
+    recognized = requests.post(f"{url}/api/stt/bytes", data=pcm, timeout=30)
+    steps = server_timing(recognized)
+    assert set(steps) == {"upload", "decode"}, recognized.headers
+    timing = recognized.json()["timing"]
+    assert abs(steps["upload"] - timing["upload_ms"]) <= 1 and abs(steps["decode"] - timing["after_upload_ms"]) <= 1
+    echo = requests.post(f"{url}/api/echo-bytes", data=pcm, timeout=60)
+    assert echo.status_code == 200
+    steps = server_timing(echo)
+    assert set(steps) == {"asr", "text", "queue"}, echo.headers
+    assert steps["asr"] > 0
 
 
 def test_an_echo_is_logged_under_one_id_by_every_service_it_passes(

@@ -19,6 +19,7 @@ from services.asr.upload import WAV_MEDIA_TYPES, AudioUpload
 from services.common.app import create_service_app
 from services.common.client_socket import set_body_read_timeout
 from services.common.logs import configure_logging
+from services.common.server_timing import server_timing
 
 _LOG = logging.getLogger(__name__)
 
@@ -63,6 +64,11 @@ class SpeechToText:
             len(transcript.words),
             timing.done - timing.started,
             finished - timing.done,
+        )
+        # The upload (decoded as it arrived), then the decoding left after its end.
+        resp.set_header(
+            "Server-Timing",
+            server_timing({"upload": 1000 * (timing.done - timing.started), "decode": 1000 * (finished - timing.done)}),
         )
         resp.media = {
             "text": transcript.text,

@@ -22,6 +22,7 @@ from services.common.app import create_service_app
 from services.common.client_socket import set_body_read_timeout
 from services.common.errors import api_error
 from services.common.logs import configure_logging
+from services.common.server_timing import server_timing
 from services.orchestrator.deep_health import DeepHealth
 from services.orchestrator.header_text import encode_header_text
 from services.orchestrator.openai_models import ModelList
@@ -100,7 +101,10 @@ class Echo:
             raise api_error(falcon.HTTP_502, "asr_unavailable", "the ASR service is not reachable") from None
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        started = time.perf_counter()
         answer = self._recognize(req)
+        # ASR's time, the upload included: the gateway adds it to the TTS answer's own.
+        resp.set_header("Server-Timing", server_timing({"asr": 1000 * (time.perf_counter() - started)}))
         if answer.status_code != 200:
             # ASR's own errors (413 too long, 422 bad parameters...) pass through unchanged.
             resp.status = falcon.code_to_http_status(answer.status_code)

@@ -48,6 +48,7 @@ from services.common.api_keys import ApiKeyCheck, api_keys_from_env, key_subprot
 from services.common.errors import ApiError, api_error, write_error
 from services.common.logs import configure_logging
 from services.common.places import Places
+from services.common.request_id import RequestIdEcho
 from services.realtime import protocol
 from services.realtime.protocol import StreamOptions
 from services.realtime.session import (
@@ -231,7 +232,7 @@ def create_app(settings: RealtimeSettings | None = None) -> falcon.asgi.App:
     asr_settings = AsrSettings.from_env()
     choice = choose_engine(asr_settings)
     places = Places(settings.max_sessions)
-    app = falcon.asgi.App()
+    app = falcon.asgi.App(middleware=[RequestIdEcho()])
     app.ws_options.media_handlers[WebSocketPayloadType.TEXT] = _TextAsIs()
     app.ws_options.media_handlers[WebSocketPayloadType.BINARY] = _BytesAsIs()
     # Errors in the project's JSON shape; Falcon's own handler for a client gone stays the most

@@ -12,6 +12,7 @@ from services.common.audio import PCM_S16LE
 from services.common.client_socket import ClientConnection
 from services.common.logs import configure_logging
 from services.common.memory import cap_malloc_arenas
+from services.common.server_timing import server_timing
 from services.tts import openai_speech
 from services.tts import request as speech_request
 from services.tts.request import SpeechRequest
@@ -47,6 +48,7 @@ class TtsResource:
         resp.set_header("X-Sample-Rate", str(request.sample_rate))
         resp.set_header("X-Channels", "1")
         resp.set_header("X-Voice", stream.voice_id)
+        resp.set_header("Server-Timing", server_timing(stream.prepared_ms))
         # Tell Nginx (and any other proxy) not to buffer: each frame should leave at once.
         resp.set_header("X-Accel-Buffering", "no")
         resp.set_header("Cache-Control", "no-store")

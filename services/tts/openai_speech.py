@@ -22,6 +22,7 @@ import falcon
 from services.common.client_socket import ClientConnection
 from services.common.config import ConfigError
 from services.common.errors import api_error
+from services.common.server_timing import server_timing
 from services.tts.request import SpeechRequest, read_json_object, speed_field, text_field
 from services.tts.settings import TtsSettings
 from services.tts.speech import Speech
@@ -173,6 +174,7 @@ class SpeechResource:
             resp.content_type = _PCM_MEDIA_TYPE if request.response_format == "pcm" else stream.media_type
             resp.stream = stream
         resp.set_header("X-Voice", stream.voice_id)
+        resp.set_header("Server-Timing", server_timing(stream.prepared_ms))
         resp.set_header("X-Accel-Buffering", "no")  # each chunk leaves at once, through any proxy
         resp.set_header("Cache-Control", "no-store")
 

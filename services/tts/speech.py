@@ -101,6 +101,7 @@ class Speech:
         """Speech for `request`, encoded as `encoding` (see services.common.encoding), not yet
         synthesized: the returned stream synthesizes as it is iterated, and sends on
         `connection` (bounded there to what a real-time listener needs)."""
+        started = time.perf_counter()
         voice = self.voice(request.voice)
         if request.speed != 1.0 and not voice.synthesizer.supports_speed:
             raise api_error(
@@ -111,6 +112,7 @@ class Speech:
             raise api_error(falcon.HTTP_422, "nothing_to_say", "the text has no words this voice can say")
         pieces = split_into_pieces(text, self._settings.max_piece_chars)
         voice_speed = min(request.speed, voice.synthesizer.max_speed)
+        text_done = time.perf_counter()
         # The place is held until the stream is closed (finished, or the client went away).
         try:
             place = self.scheduler.admit(voice.id, len(text), voice_speed)
@@ -127,6 +129,8 @@ class Speech:
         # next turn: a first part as many times longer lasts until then, so the player does
         # not stall. Later steps are bounded to `span_ms` of audio while others synthesize, so
         # a new stream's first audio never waits behind a long decode.
+        # What the answer's Server-Timing says: text processing, and the wait for a place.
+        prepared_ms = {"text": (text_done - started) * 1000, "queue": (time.perf_counter() - text_done) * 1000}
         first_part_seconds = self._settings.first_part_ms / 1000
         max_span_seconds = 0.0
         synthesizing = self.scheduler.synthesizing
@@ -159,6 +163,7 @@ class Speech:
             place,
             max_span_seconds,
             self._settings.reader_grace_seconds,
+            prepared_ms,
             connection,
             frame_bytes,
         )

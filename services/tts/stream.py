@@ -70,10 +70,13 @@ class SpeechStream:
         place: StreamPlace,
         max_span_seconds: float,
         reader_grace_seconds: float,
+        prepared_ms: dict[str, float],
         connection: ClientConnection | None = None,
         frame_bytes: int | None = None,
     ) -> None:
         self.voice_id = voice_id
+        self.prepared_ms = prepared_ms
+        """How long each step before synthesis took (text, queue), for Server-Timing."""
         self._synthesizer = synthesizer
         self._pieces = pieces
         # The voice speaks as fast as it can up to `speed`; the rest is time-stretched.
