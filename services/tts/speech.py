@@ -120,6 +120,8 @@ class Speech:
             raise api_error(
                 falcon.HTTP_503, "overloaded", str(overloaded), headers={"Retry-After": str(overloaded.retry_after)}
             ) from None
+        # What the answer's Server-Timing says: text processing, and the wait for a place.
+        prepared_ms = {"text": (text_done - started) * 1000, "queue": (time.perf_counter() - text_done) * 1000}
         # Alone on the CPU, the first 300 ms of the first sentence are decoded ahead of its
         # rest: the split decodes context frames twice, idle time well spent on a quick first
         # chunk. With other streams that double work would come out of their throughput, so a
@@ -129,8 +131,6 @@ class Speech:
         # next turn: a first part as many times longer lasts until then, so the player does
         # not stall. Later steps are bounded to `span_ms` of audio while others synthesize, so
         # a new stream's first audio never waits behind a long decode.
-        # What the answer's Server-Timing says: text processing, and the wait for a place.
-        prepared_ms = {"text": (text_done - started) * 1000, "queue": (time.perf_counter() - text_done) * 1000}
         first_part_seconds = self._settings.first_part_ms / 1000
         max_span_seconds = 0.0
         synthesizing = self.scheduler.synthesizing
