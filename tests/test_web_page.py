@@ -28,7 +28,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from bench.harness import ROOT, Endpoint, Gateway, Server, start_gateway, start_service
 from tests.browser import WINDOW, chromium, console_errors, full_page_screenshot, keep_evidence
-from tests.conftest import API_KEYS_UNDER_TEST, VOICE_ID, has_failed, pcm_to_float, transcribe
+from tests.conftest import API_KEYS_UNDER_TEST, VOICE_ID, has_failed, pcm_to_float, transcribe, wav_bytes
 from tests.media import encode_file
 from tests.test_intelligibility import words
 
@@ -53,13 +53,7 @@ def spoken_wav(gateway_url: str, text: str, rate: int) -> bytes:
     response = requests.post(f"{gateway_url}/api/tts", json={"text": text, "sample_rate": rate}, timeout=60)
     assert response.status_code == 200, response.text
     before, after = (bytes(2 * int(rate * seconds)) for seconds in (SILENCE_BEFORE, SILENCE_AFTER))
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as file:
-        file.setnchannels(1)
-        file.setsampwidth(2)
-        file.setframerate(rate)
-        file.writeframes(before + response.content + after)
-    return buffer.getvalue()
+    return wav_bytes(before + response.content + after, rate)
 
 
 def wav_seconds(data: bytes) -> float:
