@@ -41,6 +41,8 @@ ASR_PORT ?= 8081
 ORCHESTRATOR_PORT ?= 8083
 REALTIME_PORT ?= 8084
 GATEWAY_PORT ?= 8000
+# nginx's counters (stub_status) for the orchestrator's /metrics: on the gateway's address, never public.
+GATEWAY_STATUS_PORT ?= 8079
 # Where `make run`'s gateway listens: loopback; 0.0.0.0 (or an address) serves beyond this machine.
 GATEWAY_HOST ?= 127.0.0.1
 GATEWAY_CHECK_HOST := $(if $(filter 0.0.0.0,$(GATEWAY_HOST)),127.0.0.1,$(GATEWAY_HOST))
@@ -49,11 +51,12 @@ WYOMING_HOST ?= $(GATEWAY_HOST)
 WYOMING_TTS_PORT ?= 10200
 WYOMING_ASR_PORT ?= 10300
 WYOMING_CHECK_HOST := $(if $(filter 0.0.0.0,$(WYOMING_HOST)),127.0.0.1,$(WYOMING_HOST))
-export MODELS_DIR TTS_PORT ASR_PORT ORCHESTRATOR_PORT REALTIME_PORT GATEWAY_PORT WYOMING_HOST WYOMING_TTS_PORT WYOMING_ASR_PORT
+export MODELS_DIR TTS_PORT ASR_PORT ORCHESTRATOR_PORT REALTIME_PORT GATEWAY_PORT GATEWAY_STATUS_PORT WYOMING_HOST WYOMING_TTS_PORT WYOMING_ASR_PORT
 SERVICES := tts asr realtime orchestrator wyoming-tts wyoming-asr
 # On a plain machine everything runs on loopback, whatever .env says for docker compose.
 LOCAL_URLS := TTS_SERVICE_URL=http://127.0.0.1:$(TTS_PORT) ASR_SERVICE_URL=http://127.0.0.1:$(ASR_PORT) \
 	REALTIME_SERVICE_URL=http://127.0.0.1:$(REALTIME_PORT) ORCHESTRATOR_URL=http://127.0.0.1:$(ORCHESTRATOR_PORT) \
+	NGINX_STATUS_URL=http://$(GATEWAY_CHECK_HOST):$(GATEWAY_STATUS_PORT)/nginx_status \
 	WYOMING_TTS_URL=tcp://$(WYOMING_CHECK_HOST):$(WYOMING_TTS_PORT) WYOMING_ASR_URL=tcp://$(WYOMING_CHECK_HOST):$(WYOMING_ASR_PORT)
 NGINX_CONF := $(abspath $(RUN_DIR))/nginx.conf
 

@@ -129,6 +129,7 @@ def start_wyoming(kind: str, models_dir: Path, log_path: Path, ready: bool = Tru
         "MODELS_DIR": str(models_dir),
         "WYOMING_HOST": "127.0.0.1",
         f"WYOMING_{kind.upper()}_PORT": str(port),
+        f"WYOMING_{kind.upper()}_METRICS_PORT": str(free_port()),
         **env,
     }
     command = [sys.executable, "-m", "services.wyoming", kind]
@@ -166,17 +167,22 @@ def start_gateway(
     orchestrator_url: str,
     max_audio_seconds: int = 15,
     realtime_url: str | None = None,
+    status_port: int | None = None,
+    **settings: str,
 ) -> Gateway:
     """nginx with the project's template, in the foreground, on a free loopback port. Without a
-    `realtime_url`, /api/stt/ws leads to the default address (where nothing may listen: 502)."""
+    `realtime_url`, /api/stt/ws leads to the default address (where nothing may listen: 502).
+    Its status page (stub_status) is on `status_port`, or on another free port."""
     port = free_port()
     environment = {
         **os.environ,
         "GATEWAY_PORT": str(port),
+        "GATEWAY_STATUS_PORT": str(status_port or free_port()),
         "TTS_SERVICE_URL": tts_url,
         "ASR_SERVICE_URL": asr_url,
         "ORCHESTRATOR_URL": orchestrator_url,
         "MAX_AUDIO_DURATION": str(max_audio_seconds),
+        **settings,
     }
     if realtime_url:
         environment["REALTIME_SERVICE_URL"] = realtime_url

@@ -5,7 +5,7 @@
 
 Reads the same settings as the rest of the stack (GATEWAY_PORT, TTS_SERVICE_URL,
 ASR_SERVICE_URL, REALTIME_SERVICE_URL, ORCHESTRATOR_URL, REQUEST_TIMEOUT, MAX_AUDIO_DURATION,
-TTS_READER_GRACE_SECONDS),
+TTS_READER_GRACE_SECONDS, GATEWAY_STATUS_PORT, GATEWAY_METRICS_ALLOW),
 and GATEWAY_RESOLVER:
 a DNS server (Swarm's is 127.0.0.11) that makes the gateway resolve the services' names again
 as replicas come and go, instead of once at start. Standard library only, so the gateway image
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import ipaddress
 import math
 import os
 import pwd
@@ -136,6 +137,8 @@ def values(args: argparse.Namespace) -> dict[str, str]:
     upstream_text, targets = upstreams(addresses, setting("GATEWAY_RESOLVER", ""))
     return {
         "GATEWAY_LISTEN": f"{args.listen}:{int(setting('GATEWAY_PORT', '8000'))}",
+        "GATEWAY_STATUS_LISTEN": f"{args.listen}:{int(setting('GATEWAY_STATUS_PORT', DEFAULT_STATUS_PORT))}",
+        "GATEWAY_METRICS_LOCATION": metrics_location(setting("GATEWAY_METRICS_ALLOW", "")),
         "GATEWAY_USER": worker_user(),
         "GATEWAY_PID_FILE": str(Path(args.run_dir) / "nginx.pid"),
         "GATEWAY_ERROR_LOG": args.error_log or str(log_dir / "gateway.error.log"),
@@ -159,6 +162,38 @@ def values(args: argparse.Namespace) -> dict[str, str]:
         "GATEWAY_MAX_AUDIO_SECONDS": str(max_seconds),
         "GATEWAY_MAX_AUDIO_BODY": str(max_seconds * LARGEST_BYTES_PER_SECOND + WAV_HEADER_ROOM),
     }
+
+
+# The services whose metrics the gateway can pass on (/metrics/<service>).
+METRICS_SERVICES = ("tts", "asr", "realtime", "orchestrator")
+# nginx's counters (stub_status), for the orchestrator's /metrics, on a port never published.
+DEFAULT_STATUS_PORT = "8079"
+
+
+def metrics_location(allowed: str) -> str:
+    """The gateway's /metrics/<service> locations, open to the addresses or networks in
+    `allowed` (GATEWAY_METRICS_ALLOW: separated by spaces or commas, or "all"); none when it
+    is empty. Each entry is checked here: nothing but an address reaches the configuration."""
+    entries = allowed.replace(",", " ").split()
+    if not entries:
+        return ""
+    if entries == ["all"]:
+        rules = ["allow all;"]
+    else:
+        try:
+            rules = [f"allow {ipaddress.ip_network(entry, strict=False)};" for entry in entries]
+        except ValueError as error:
+            raise SystemExit(f"GATEWAY_METRICS_ALLOW: {error}; give addresses or networks, or 'all'") from None
+        rules.append("deny all;")
+    access = "".join(f"            {rule}\n" for rule in rules)
+    return "".join(
+        f"        location = /metrics/{service} {{\n"
+        f"{access}"
+        "            error_page 403 = @not_found;\n"
+        f"            proxy_pass http://${service}_service/metrics;\n"
+        "        }\n"
+        for service in METRICS_SERVICES
+    )
 
 
 def render(template: str, filled: dict[str, str]) -> str:

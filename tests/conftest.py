@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench.harness import ROOT, Endpoint, Gateway, Server, start_gateway, start_service
+from bench.harness import ROOT, Endpoint, Gateway, Server, free_port, start_gateway, start_service
 from export.asr_models import export_local_vosk, export_local_whisper
 
 pytest_plugins = ["tests.deploy.stacks"]
@@ -242,11 +242,18 @@ def wav_bytes(pcm: bytes, sample_rate: int, channels: int = 1, sample_width: int
 
 
 @pytest.fixture(scope="session")
+def gateway_status_port() -> int:
+    """Where the `gateway` fixture's nginx says its counters, for the orchestrator's /metrics."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
 def orchestrator(
     tts_server: Server,
     asr_whisper_server: Server,
     realtime_server: Server,
     models_dir: Path,
+    gateway_status_port: int,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Server]:
     server = start_service(
@@ -256,6 +263,7 @@ def orchestrator(
         TTS_SERVICE_URL=tts_server.url,
         ASR_SERVICE_URL=asr_whisper_server.url,
         REALTIME_SERVICE_URL=realtime_server.url,
+        NGINX_STATUS_URL=f"http://127.0.0.1:{gateway_status_port}/nginx_status",
     )
     yield server
     server.stop()
@@ -273,7 +281,8 @@ def gateway(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         for name in ("tts_server", "asr_whisper_server", "realtime_server", "orchestrator")
     )
     work = tmp_path_factory.mktemp("gateway")
-    stack = start_gateway(work, tts.url, asr.url, orchestrator.url, realtime_url=realtime.url)
+    status_port = request.getfixturevalue("gateway_status_port")
+    stack = start_gateway(work, tts.url, asr.url, orchestrator.url, realtime_url=realtime.url, status_port=status_port)
     yield stack
     stack.stop()
 

@@ -25,9 +25,17 @@ SERVICE_PORTS = {"tts": 8082, "asr": 8081, "realtime": 8084, "orchestrator": 808
 WYOMING_PORTS = {"wyoming-tts": 10200, "wyoming-asr": 10300}
 # Settings compose does not pass on: fixed by the images (paths, listening address and port),
 # or host paths that mean nothing inside a container (the README says how to mount them).
-SET_BY_THE_IMAGES = {"MODELS_DIR", "LOG_DIR", "HEALTH_URL", "WYOMING_HOST", "WYOMING_TTS_PORT", "WYOMING_ASR_PORT"} | {
-    f"{name.upper()}_{part}" for name in SERVICES for part in ("HOST", "PORT")
-}
+SET_BY_THE_IMAGES = {
+    "MODELS_DIR",
+    "LOG_DIR",
+    "HEALTH_URL",
+    "WYOMING_HOST",
+    "WYOMING_TTS_PORT",
+    "WYOMING_ASR_PORT",
+    "WYOMING_TTS_METRICS_PORT",
+    "WYOMING_ASR_METRICS_PORT",
+    "GATEWAY_STATUS_PORT",
+} | {f"{name.upper()}_{part}" for name in SERVICES for part in ("HOST", "PORT")}
 HOST_PATHS = {"WHISPER_MODEL_PATH", "VOSK_MODEL_PATH", "SILERO_MODEL_PATH", "SILERO_SHA256"}
 
 

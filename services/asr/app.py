@@ -55,7 +55,7 @@ class SpeechToText:
         options = RecognitionOptions(language=language)
         session = engine.start(options)  # known now: utterances may be decoded while the rest arrives
         timing = self._recognizer.feed(session, upload)
-        transcript = self._recognizer.transcribe(session, options)
+        transcript = self._recognizer.transcribe(session, options, timing)
         finished = time.perf_counter()
         duration = upload.seconds
         _LOG.info(

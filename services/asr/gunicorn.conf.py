@@ -11,6 +11,7 @@ from services.common.cpu import yield_cpu
 from services.common.gunicorn_settings import ACCESS_LOG_FORMAT, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_LINE
 from services.common.gunicorn_settings import worker_class as _worker_class
 from services.common.logs import gunicorn_logging
+from services.common.metrics_files import forget_worker, prepare_metrics_dir, remove_metrics_dir
 
 bind = f"{env_str('ASR_HOST', '127.0.0.1')}:{env_int('ASR_PORT', 8081, minimum=1, maximum=65535)}"
 workers = env_int("ASR_WORKERS", 1, minimum=1)
@@ -30,6 +31,11 @@ access_log_format = ACCESS_LOG_FORMAT
 limit_request_line = LIMIT_REQUEST_LINE
 limit_request_fields = LIMIT_REQUEST_FIELDS
 logconfig_dict = gunicorn_logging("asr")
+
+# Every worker's metrics, added up at /metrics (services.common.metrics_files).
+prepare_metrics_dir("asr")
+child_exit = forget_worker
+on_exit = remove_metrics_dir
 
 # Speech is heard as it streams, so a TTS stream waiting for the CPU is heard as a late start or
 # a gap; a transcript is read when it is whole. On a host the services share, the ASR worker

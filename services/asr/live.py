@@ -7,6 +7,8 @@ for partials and finished utterances. The front door only speaks its protocol.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from services.asr.audio_input import ENGINE_SAMPLE_RATE, PcmDecoder, PcmFormat
 from services.asr.engines.base import LiveSession, Utterance
 from services.asr.upload import AudioTooLong
@@ -17,7 +19,14 @@ LOWEST_SAMPLE_RATE, HIGHEST_SAMPLE_RATE = 8000.0, 48000.0
 class LiveStream:
     """One client's stream: `accept` its audio, then read what the engine made of it."""
 
-    def __init__(self, session: LiveSession, fmt: PcmFormat, max_utterance_seconds: float) -> None:
+    def __init__(
+        self,
+        session: LiveSession,
+        fmt: PcmFormat,
+        max_utterance_seconds: float,
+        count_seconds: Callable[[float], None] = lambda seconds: None,
+    ) -> None:
+        """`count_seconds` is told how much audio the stream held when it closes (the metrics)."""
         if not LOWEST_SAMPLE_RATE <= fmt.sample_rate <= HIGHEST_SAMPLE_RATE:
             raise ValueError(
                 f"sample_rate {fmt.sample_rate:g} is outside {LOWEST_SAMPLE_RATE:g} to {HIGHEST_SAMPLE_RATE:g} Hz"
@@ -26,6 +35,7 @@ class LiveStream:
         self._decoder = PcmDecoder(fmt)
         self._max_utterance_seconds = max_utterance_seconds
         self._samples = 0
+        self._count_seconds = count_seconds
 
     @property
     def seconds(self) -> float:
@@ -58,3 +68,4 @@ class LiveStream:
 
     def close(self) -> None:
         self._session.close()
+        self._count_seconds(self.seconds)

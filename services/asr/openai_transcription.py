@@ -25,7 +25,7 @@ from falcon.util import BufferedReader
 
 from services.asr.containers import AudioFile, UploadTooLarge
 from services.asr.engines.base import TRANSCRIBE, TRANSLATE, Engine, RecognitionOptions, Segment
-from services.asr.recognize import Decoding, Recognizer
+from services.asr.recognize import Decoding, Recognizer, UploadTiming
 from services.asr.subtitles import to_srt, to_vtt
 from services.common.client_socket import set_body_read_timeout
 from services.common.errors import api_error
@@ -133,13 +133,13 @@ class TranscriptionResource:
         word_times = form.response_format == "verbose_json" and "word" in form.granularities
         options = RecognitionOptions(language, self._task, form.prompt, form.temperature, word_times)
         if form.stream:
-            decoding = self._recognizer.decode(audio.session, options)
+            decoding = self._recognizer.decode(audio.session, options, audio.timing)
             resp.content_type = "text/event-stream"
             resp.set_header("X-Accel-Buffering", "no")
             resp.set_header("Cache-Control", "no-store")
             resp.stream = TranscriptEvents(decoding, audio.seconds)
             return
-        transcript = self._recognizer.transcribe(audio.session, options)
+        transcript = self._recognizer.transcribe(audio.session, options, audio.timing)
         self._respond(resp, form, transcript.language, transcript.segments, audio.seconds)
 
     def _read_form(self, req: falcon.Request, engine: Engine) -> tuple[TranscriptionForm, _Audio]:
@@ -240,12 +240,15 @@ class TranscriptionResource:
 class _Audio:
     """The uploaded file, fed to a new engine session as it is decoded."""
 
+    timing: UploadTiming
+    """Known once fed."""
+
     def __init__(self, engine: Engine, file: AudioFile) -> None:
         self.session = engine.start()
         self._file = file
 
     def feed(self, recognizer: Recognizer) -> None:
-        recognizer.feed(self.session, self._file)
+        self.timing = recognizer.feed(self.session, self._file)
 
     @property
     def seconds(self) -> float:

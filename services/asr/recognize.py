@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import falcon
 import numpy as np
 
-from services.asr.audio_input import AudioInputError, PcmFormat
+from services.asr import metrics
+from services.asr.audio_input import ENGINE_SAMPLE_RATE, AudioInputError, PcmFormat
 from services.asr.containers import UploadTooLarge
 from services.asr.engines.base import (
     Engine,
@@ -35,29 +37,44 @@ from services.common.errors import api_error
 
 @dataclass(frozen=True)
 class UploadTiming:
-    """`time.perf_counter()` readings: the upload's start, its first audio, and its end."""
+    """`time.perf_counter()` readings (the upload's start, its first audio, and its end), the
+    audio it held, and the time the engine spent on it while it arrived."""
 
     started: float
     first_audio: float
     done: float
+    audio_seconds: float
+    engine_seconds: float
 
 
 class Decoding:
     """An utterance being decoded, holding a decode place until it is closed: its language,
-    and its segments as they are decoded."""
+    and its segments as they are decoded. Closed after its last segment, it is counted
+    (`finished`); closed before (the client left), it only gives its place back."""
 
-    def __init__(self, language: str, segments: Iterator[Segment], release: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        language: str,
+        segments: Iterator[Segment],
+        release: Callable[[], None],
+        finished: Callable[[], None],
+    ) -> None:
         self.language = language
         self._segments = segments
         self._release: Callable[[], None] | None = release
+        self._finished = finished
+        self._complete = False
 
     def __iter__(self) -> Iterator[Segment]:
-        return self._segments
+        yield from self._segments
+        self._complete = True
 
     def close(self) -> None:
         if self._release is not None:
             self._release, release = None, self._release
             release()
+            if self._complete:
+                self._finished()
 
 
 class Recognizer:
@@ -68,6 +85,8 @@ class Recognizer:
         self.read_timeout = settings.read_timeout_seconds
         # Uploads only wait for bytes; what a gate bounds is the decoding left at their end.
         self._gate = AdmissionGate(settings.max_decodes, settings.max_queue, settings.queue_seconds)
+        if choice.engine is not None:
+            metrics.serving(choice.engine.name, choice.engine.model)
 
     def engine(self) -> Engine:
         engine = self._choice.engine
@@ -95,18 +114,25 @@ class Recognizer:
     def start_live(self, options: LiveOptions, fmt: PcmFormat) -> LiveStream:
         """A live stream of the client's audio in `fmt`; ValueError for a rate out of range.
         Each utterance is bounded as an upload is (MAX_AUDIO_DURATION)."""
-        return LiveStream(self.engine().start_live(options), fmt, self.limits.max_seconds)
+        engine = self.engine()
+        heard = metrics.AUDIO_SECONDS.labels(engine.name, engine.model, "live")
+        return LiveStream(engine.start_live(options), fmt, self.limits.max_seconds, heard.inc)
 
     def feed(self, session: RecognitionSession, blocks: Iterable[np.ndarray]) -> UploadTiming:
         """Give the engine each block of the upload as it arrives."""
         started = time.perf_counter()
         first_audio = None
+        samples = 0
+        engine_seconds = 0.0
         # An error before the whole body is read still answers at once; gunicorn then reads and
         # drops whatever the client goes on sending, or closes the connection once it idles.
         try:
             for block in blocks:
                 first_audio = first_audio or time.perf_counter()
+                began = time.perf_counter()
                 session.accept(block)
+                engine_seconds += time.perf_counter() - began
+                samples += block.size
         except AudioTooLong as error:
             raise api_error(falcon.HTTP_413, "audio_too_long", str(error), param="file") from None
         except UploadTooLarge as error:
@@ -117,22 +143,41 @@ class Recognizer:
             message = f"no audio arrived for {self.read_timeout:g} s; the upload was dropped"
             raise api_error(falcon.HTTP_408, "upload_stalled", message) from None
         done = time.perf_counter()
-        return UploadTiming(started, first_audio or done, done)
+        return UploadTiming(started, first_audio or done, done, samples / ENGINE_SAMPLE_RATE, engine_seconds)
 
-    def transcribe(self, session: RecognitionSession, options: RecognitionOptions) -> Transcript:
+    def transcribe(self, session: RecognitionSession, options: RecognitionOptions, upload: UploadTiming) -> Transcript:
         """Decode what is left of the utterance, whole."""
-        decoding = self.decode(session, options)
+        decoding = self.decode(session, options, upload)
         try:
             return Transcript(decoding.language, list(decoding))
         finally:
             decoding.close()
 
-    def decode(self, session: RecognitionSession, options: RecognitionOptions) -> Decoding:
-        """Start decoding what is left; the caller takes the segments as they come, then closes."""
-        self._gate.enter()
+    def decode(self, session: RecognitionSession, options: RecognitionOptions, upload: UploadTiming) -> Decoding:
+        """Start decoding what is left of `upload`; the caller takes the segments as they come,
+        then closes."""
+        engine = self.engine()
+        try:
+            self._gate.enter()
+        except falcon.HTTPError:
+            metrics.REFUSALS.labels(engine.name, engine.model).inc()
+            raise
+        began = time.perf_counter()
         try:
             recognition = session.finish(options)
         except BaseException:
             self._gate.leave()
             raise
-        return Decoding(recognition.language, recognition.segments, self._gate.leave)
+        count = partial(_count_decoded, engine, upload, began)
+        return Decoding(recognition.language, recognition.segments, self._gate.leave, count)
+
+
+def _count_decoded(engine: Engine, upload: UploadTiming, decode_began: float) -> None:
+    """An upload's transcript is whole: its audio, the wait after its end, and its decoding's speed."""
+    finished = time.perf_counter()
+    labels = (engine.name, engine.model)
+    metrics.AUDIO_SECONDS.labels(*labels, "upload").inc(upload.audio_seconds)
+    metrics.DECODE_AFTER_UPLOAD.labels(*labels).observe(finished - upload.done)
+    if upload.audio_seconds > 0:
+        decoding_seconds = upload.engine_seconds + (finished - decode_began)
+        metrics.REAL_TIME_FACTOR.labels(*labels).observe(decoding_seconds / upload.audio_seconds)

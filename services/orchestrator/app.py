@@ -22,9 +22,12 @@ from services.common.app import create_service_app
 from services.common.client_socket import set_body_read_timeout
 from services.common.errors import api_error
 from services.common.logs import configure_logging
+from services.common.metrics import ECHO_WAITED_HEADER
 from services.common.server_timing import server_timing
+from services.orchestrator import metrics
 from services.orchestrator.deep_health import DeepHealth
 from services.orchestrator.header_text import encode_header_text
+from services.orchestrator.nginx_status import NginxStatus
 from services.orchestrator.openai_models import ModelList
 from services.orchestrator.settings import OrchestratorSettings
 from services.wyoming import probe as wyoming_probe
@@ -50,6 +53,8 @@ class _Upload:
     def __init__(self, stream: BinaryIO, block_bytes: int, length: int | None) -> None:
         self._stream = stream
         self._block_bytes = block_bytes
+        self.ended_at: float | None = None
+        """`time.perf_counter()` when the body's last byte was read."""
         if length is not None:
             self.len = length  # what requests reads as the body length
 
@@ -60,6 +65,7 @@ class _Upload:
             except TimeoutError as error:
                 raise UploadStalled from error
             if not block:
+                self.ended_at = time.perf_counter()
                 return
             yield block
 
@@ -68,8 +74,7 @@ class Echo:
     def __init__(self, settings: OrchestratorSettings) -> None:
         self._settings = settings
 
-    def _recognize(self, req: falcon.Request) -> requests.Response:
-        stream = req.bounded_stream if req.content_length is not None else req.stream
+    def _recognize(self, req: falcon.Request, upload: _Upload) -> requests.Response:
         headers = {
             "Content-Type": req.content_type or "application/octet-stream",
             # A new connection per upload, as the gateway does for ASR's: a kept-alive one that
@@ -89,7 +94,7 @@ class Echo:
             return requests.post(
                 f"{self._settings.asr_url}/api/stt/bytes",
                 params=params,
-                data=_Upload(stream, self._settings.block_bytes, req.content_length),
+                data=upload,
                 headers=headers,
                 timeout=(3, self._settings.request_timeout),
             )
@@ -102,9 +107,13 @@ class Echo:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         started = time.perf_counter()
-        answer = self._recognize(req)
+        stream = req.bounded_stream if req.content_length is not None else req.stream
+        upload = _Upload(stream, self._settings.block_bytes, req.content_length)
+        answer = self._recognize(req, upload)
+        recognized = time.perf_counter()
+        metrics.ECHO_ASR.observe(recognized - started)
         # ASR's time, the upload included: the gateway adds it to the TTS answer's own.
-        resp.set_header("Server-Timing", server_timing({"asr": 1000 * (time.perf_counter() - started)}))
+        resp.set_header("Server-Timing", server_timing({"asr": 1000 * (recognized - started)}))
         if answer.status_code != 200:
             # ASR's own errors (413 too long, 422 bad parameters...) pass through unchanged.
             resp.status = falcon.code_to_http_status(answer.status_code)
@@ -120,6 +129,10 @@ class Echo:
         query = urlencode({"text": text, "sample_rate": ECHO_SAMPLE_RATE})
         resp.set_header("X-Accel-Redirect", f"{INTERNAL_TTS_LOCATION}?{query}")
         resp.set_header("X-Recognized-Text", encode_header_text(text))
+        # How long the caller has waited since its audio ended: the gateway passes it on to TTS,
+        # which adds its own time to first audio (echo_voice_to_voice_seconds).
+        waited = time.perf_counter() - (upload.ended_at or recognized)
+        resp.set_header(ECHO_WAITED_HEADER, f"{waited:.4f}")
         resp.status = falcon.HTTP_200
 
 
@@ -180,7 +193,8 @@ def create_app(settings: OrchestratorSettings | None = None) -> falcon.App:
     configure_logging("orchestrator")
     settings = settings or OrchestratorSettings.from_env()
     _LOG.info("orchestrator: ASR at %s, TTS at %s", settings.asr_url, settings.tts_url)
-    app = create_service_app()
+    collectors = [NginxStatus(settings.nginx_status_url)] if settings.nginx_status_url else []
+    app = create_service_app(metrics_collectors=collectors)
     app.add_route("/api/echo-bytes", Echo(settings))
     models = ModelList(settings)
     app.add_route("/v1/models", models)

@@ -9,6 +9,7 @@ from services.common.config import env_int, env_str
 from services.common.gunicorn_settings import ACCESS_LOG_FORMAT, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_LINE
 from services.common.gunicorn_settings import worker_class as _worker_class
 from services.common.logs import gunicorn_logging
+from services.common.metrics_files import forget_worker, prepare_metrics_dir, remove_metrics_dir
 
 bind = f"{env_str('ORCHESTRATOR_HOST', '127.0.0.1')}:{env_int('ORCHESTRATOR_PORT', 8083, minimum=1, maximum=65535)}"
 workers = env_int("ORCHESTRATOR_WORKERS", 1, minimum=1)
@@ -27,3 +28,8 @@ access_log_format = ACCESS_LOG_FORMAT
 limit_request_line = LIMIT_REQUEST_LINE
 limit_request_fields = LIMIT_REQUEST_FIELDS
 logconfig_dict = gunicorn_logging("orchestrator")
+
+# Every worker's metrics, added up at /metrics (services.common.metrics_files).
+prepare_metrics_dir("orchestrator")
+child_exit = forget_worker
+on_exit = remove_metrics_dir

@@ -21,6 +21,8 @@ class OrchestratorSettings:
     read_timeout: int
     block_bytes: int
     deep_health: DeepHealthOptions
+    nginx_status_url: str
+    """The gateway's stub_status, read for /metrics; "" to read none."""
 
     @classmethod
     def from_env(cls) -> OrchestratorSettings:
@@ -38,4 +40,5 @@ class OrchestratorSettings:
                 timeout_seconds=env_float("DEEP_HEALTH_TIMEOUT", 15.0, minimum=1.0),
                 max_word_error_rate=env_float("DEEP_HEALTH_MAX_WER", 0.3, minimum=0.0, maximum=1.0),
             ),
+            nginx_status_url=env_str("NGINX_STATUS_URL", "http://127.0.0.1:8079/nginx_status"),
         )

@@ -47,9 +47,10 @@ from services.asr.settings import AsrSettings
 from services.common.api_keys import ApiKeyCheck, api_keys_from_env, key_subprotocol
 from services.common.errors import ApiError, api_error, write_error
 from services.common.logs import configure_logging
+from services.common.metrics import METRICS_PATH, AsyncMetricsResource, RequestCounter
 from services.common.places import Places
 from services.common.request_id import RequestIdEcho
-from services.realtime import protocol
+from services.realtime import metrics, protocol
 from services.realtime.protocol import StreamOptions
 from services.realtime.session import (
     INTERNAL_ERROR,
@@ -122,12 +123,14 @@ class LiveRecognition:
             self._pool,
             self._settings.max_frame_bytes,
         )
+        metrics.ACTIVE_SESSIONS.inc()
         try:
             await self._serve(ws, session)
         finally:
             seconds = session.audio_seconds
             await session.close()
             self._places.give_back()
+            metrics.ACTIVE_SESSIONS.dec()
             _LOG.info("session over after %.1f s of audio; %d open", seconds, self._places.active)
 
     def _admit(self, req: falcon.asgi.Request) -> Engine:
@@ -139,6 +142,7 @@ class LiveRecognition:
             close_code = INTERNAL_ERROR if error.status_code >= 500 else POLICY_VIOLATION
             raise SessionEnd(close_code, str(error.code), error.description or "") from None
         if not self._places.take():
+            metrics.REFUSALS.inc()
             message = (
                 f"this worker serves {self._places.limit} sessions at once (REALTIME_MAX_SESSIONS); try again later"
             )
@@ -232,7 +236,7 @@ def create_app(settings: RealtimeSettings | None = None) -> falcon.asgi.App:
     asr_settings = AsrSettings.from_env()
     choice = choose_engine(asr_settings)
     places = Places(settings.max_sessions)
-    app = falcon.asgi.App(middleware=[RequestIdEcho()])
+    app = falcon.asgi.App(middleware=[RequestCounter(), RequestIdEcho()])
     app.ws_options.media_handlers[WebSocketPayloadType.TEXT] = _TextAsIs()
     app.ws_options.media_handlers[WebSocketPayloadType.BINARY] = _BytesAsIs()
     # Errors in the project's JSON shape; Falcon's own handler for a client gone stays the most
@@ -241,6 +245,7 @@ def create_app(settings: RealtimeSettings | None = None) -> falcon.asgi.App:
     app.add_error_handler(falcon.HTTPError, _http_error)
     app.add_route(WS_PATH, LiveRecognition(Recognizer(choice, asr_settings), settings, places))
     app.add_route("/healthz", Health(choice, places))
+    app.add_route(METRICS_PATH, AsyncMetricsResource())
     _LOG.info(
         "realtime: %d sessions per worker, idle timeout %d s, frames up to %d bytes",
         settings.max_sessions,

@@ -10,6 +10,7 @@ from services.common.config import env_int
 from services.common.cpu import yield_cpu
 from services.common.gunicorn_settings import ACCESS_LOG_FORMAT
 from services.common.logs import gunicorn_logging
+from services.common.metrics_files import forget_worker, prepare_metrics_dir, remove_metrics_dir
 from services.realtime.settings import RealtimeSettings
 
 _settings = RealtimeSettings.from_env()
@@ -30,6 +31,11 @@ accesslog = "-"
 errorlog = "-"
 access_log_format = ACCESS_LOG_FORMAT
 logconfig_dict = gunicorn_logging("realtime")
+
+# Every worker's metrics, added up at /metrics (services.common.metrics_files).
+prepare_metrics_dir("realtime")
+child_exit = forget_worker
+on_exit = remove_metrics_dir
 
 # Recognition, live or not, yields the CPU to TTS streams, whose delays are heard (see ASR's).
 _nice = env_int("ASR_NICE", 5, minimum=0, maximum=19)

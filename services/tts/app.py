@@ -12,6 +12,7 @@ from services.common.audio import PCM_S16LE
 from services.common.client_socket import ClientConnection
 from services.common.logs import configure_logging
 from services.common.memory import cap_malloc_arenas
+from services.common.metrics import ECHO_WAITED_HEADER
 from services.common.server_timing import server_timing
 from services.tts import openai_speech
 from services.tts import request as speech_request
@@ -48,11 +49,22 @@ class TtsResource:
         resp.set_header("X-Sample-Rate", str(request.sample_rate))
         resp.set_header("X-Channels", "1")
         resp.set_header("X-Voice", stream.voice_id)
+        stream.metrics.echo_waited = _echo_waited(req)
         resp.set_header("Server-Timing", server_timing(stream.prepared_ms))
         # Tell Nginx (and any other proxy) not to buffer: each frame should leave at once.
         resp.set_header("X-Accel-Buffering", "no")
         resp.set_header("Cache-Control", "no-store")
         resp.stream = stream
+
+
+def _echo_waited(req: falcon.Request) -> float | None:
+    """For an echo reply (the gateway sets the header, services.common.metrics), how long the
+    caller has waited since its audio ended; None for any other request or a value out of reason."""
+    try:
+        waited = float(req.get_header(ECHO_WAITED_HEADER) or "nan")
+    except ValueError:
+        return None
+    return waited if 0 <= waited < 3600 else None
 
 
 class VoicesResource:

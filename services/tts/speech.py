@@ -16,6 +16,7 @@ import falcon
 from services.common.client_socket import ClientConnection
 from services.common.encoding import bytes_per_second, open_encoder
 from services.common.errors import api_error
+from services.tts import metrics
 from services.tts.request import SpeechRequest
 from services.tts.scheduling import Overloaded, SynthesisScheduler
 from services.tts.settings import CORES, TtsSettings
@@ -52,6 +53,8 @@ class Speech:
             settings.first_audio_ms / 1000,
         )
         self.default_voice = settings.default_voice or default_voice_id(voices)
+        for voice_id in voices:
+            metrics.serving(voice_id)
         self.warmed_up = threading.Event()
 
     def warm_up(self) -> None:
@@ -117,11 +120,14 @@ class Speech:
         try:
             place = self.scheduler.admit(voice.id, len(text), voice_speed)
         except Overloaded as overloaded:
+            metrics.refused(voice.id)
             raise api_error(
                 falcon.HTTP_503, "overloaded", str(overloaded), headers={"Retry-After": str(overloaded.retry_after)}
             ) from None
         # What the answer's Server-Timing says: text processing, and the wait for a place.
-        prepared_ms = {"text": (text_done - started) * 1000, "queue": (time.perf_counter() - text_done) * 1000}
+        queue_seconds = time.perf_counter() - text_done
+        prepared_ms = {"text": (text_done - started) * 1000, "queue": queue_seconds * 1000}
+        stream_metrics = metrics.StreamMetrics(voice.id, started, len(text), queue_seconds)
         # Alone on the CPU, the first 300 ms of the first sentence are decoded ahead of its
         # rest: the split decodes context frames twice, idle time well spent on a quick first
         # chunk. With other streams that double work would come out of their throughput, so a
@@ -150,6 +156,7 @@ class Speech:
             encoder = open_encoder(encoding, request.sample_rate)
         except Exception:
             self.scheduler.leave(place)
+            stream_metrics.closed(0.0, None)
             raise
         return SpeechStream(
             voice.id,
@@ -164,6 +171,7 @@ class Speech:
             max_span_seconds,
             self._settings.reader_grace_seconds,
             prepared_ms,
+            stream_metrics,
             connection,
             frame_bytes,
         )

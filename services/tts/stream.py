@@ -12,6 +12,7 @@ from services.common.audio import StreamResampler, TempoStretch, cut_frames
 from services.common.client_socket import ClientConnection
 from services.common.encoding import StreamEncoder
 from services.common.memory import release_free_memory
+from services.tts.metrics import Disconnect, StreamMetrics
 from services.tts.scheduling import StreamPlace, SynthesisScheduler
 from services.tts.voices import Synthesizer
 
@@ -71,12 +72,14 @@ class SpeechStream:
         max_span_seconds: float,
         reader_grace_seconds: float,
         prepared_ms: dict[str, float],
+        metrics: StreamMetrics,
         connection: ClientConnection | None = None,
         frame_bytes: int | None = None,
     ) -> None:
         self.voice_id = voice_id
         self.prepared_ms = prepared_ms
         """How long each step before synthesis took (text, queue), for Server-Timing."""
+        self.metrics = metrics
         self._synthesizer = synthesizer
         self._pieces = pieces
         # The voice speaks as fast as it can up to `speed`; the rest is time-stretched.
@@ -98,6 +101,8 @@ class SpeechStream:
         self.pieces_done = 0
         self.samples = 0
         """Audio samples encoded so far, at `sample_rate`."""
+        self._synthesis_seconds = 0.0
+        """Time spent in the voice's turns on the CPU so far."""
         self._started = time.perf_counter()
         encoded = self._encoded_pieces()
         self._chunks = cut_frames(encoded, frame_bytes) if frame_bytes else encoded
@@ -134,6 +139,8 @@ class SpeechStream:
                 if not (chunk := self._encode(audio)):
                     continue
                 self._scheduler.sent(self._place, self.samples / self.sample_rate)
+                if not handed_out:
+                    self.metrics.first_audio()
                 self._handed_at = time.monotonic()
                 yield chunk
                 self._reader.took((self.samples - handed_out) / self.sample_rate, time.monotonic() - self._handed_at)
@@ -144,7 +151,11 @@ class SpeechStream:
                     return
             self.pieces_done += 1
         self._scheduler.synthesis_done(self._place)
-        if tail := self._finish():
+        tail = self._finish()
+        self.metrics.synthesized(self.samples / self.sample_rate, self._synthesis_seconds)
+        if tail:
+            if not handed_out:  # all of a very short text's audio was held until the end
+                self.metrics.first_audio()
             yield tail
 
     def _next_part(self, parts: Iterator[np.ndarray]) -> np.ndarray | None:
@@ -153,6 +164,7 @@ class SpeechStream:
             began = time.perf_counter()
             audio = next(parts, None)
             slot_seconds = time.perf_counter() - began
+        self._synthesis_seconds += slot_seconds
         if audio is not None:
             self._scheduler.record_step(self._place, slot_seconds, audio.size / self._synthesizer.sample_rate)
         return audio
@@ -183,15 +195,20 @@ class SpeechStream:
         release_free_memory()
         elapsed = time.perf_counter() - self._started
         stalled_for = time.monotonic() - self._handed_at if self._handed_at is not None else 0.0
+        disconnect = None
         if stalled_for >= self._reader.grace_seconds:
             # The send timed out (ClientConnection.bound_send_wait): the client took nothing.
+            disconnect = Disconnect.STALLED
             _LOG.warning(
                 "dropped a client that took no audio for %.1f s, after %d of %d pieces",
                 stalled_for,
                 self.pieces_done,
                 len(self._pieces),
             )
-        elif self.pieces_done < len(self._pieces) and not self.dropped:
+        elif self.dropped:
+            disconnect = Disconnect.SLOW_READER  # logged when it was dropped
+        elif self.pieces_done < len(self._pieces):
+            disconnect = Disconnect.CLIENT_CLOSED
             _LOG.info(
                 "stream closed by the client after %d of %d pieces (%.2f s); synthesis stopped",
                 self.pieces_done,
@@ -200,3 +217,4 @@ class SpeechStream:
             )
         else:
             _LOG.debug("stream finished: %d pieces in %.2f s", len(self._pieces), elapsed)
+        self.metrics.closed(self.samples / self.sample_rate, disconnect)

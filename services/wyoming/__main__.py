@@ -19,6 +19,7 @@ from contextlib import AsyncExitStack
 from functools import partial
 from pathlib import Path
 
+from prometheus_client import start_http_server
 from wyoming.server import AsyncTcpServer, HandlerFactory
 
 from services.common.logs import configure_logging
@@ -68,12 +69,19 @@ async def serve(kind: str, settings: WyomingSettings) -> None:
         "connections": Places(settings.max_clients),
         "limits": ConnectionLimits(settings.idle_timeout_seconds, settings.max_event_bytes),
     }
+    metrics_port = settings.tts_metrics_port if kind == "tts" else settings.asr_metrics_port
     server = AsyncTcpServer(settings.host, port)
     loop = asyncio.get_running_loop()
     for stop_signal in (signal.SIGINT, signal.SIGQUIT):  # SIGTERM: the server handles it itself
         loop.add_signal_handler(stop_signal, server._handle_stop_signal, loop)
     async with AsyncExitStack() as resources:
         handlers = (tts_handlers if kind == "tts" else asr_handlers)(settings, base, resources)
+        if metrics_port:
+            # The process's metrics (the ASR server's live audio, memory, CPU) over plain HTTP,
+            # from prometheus-client's own small server: the protocol's port speaks only Wyoming.
+            metrics_server, _ = start_http_server(metrics_port, settings.host)
+            resources.callback(metrics_server.shutdown)
+            _LOG.info("metrics on http://%s:%d/metrics", settings.host, metrics_port)
         if settings.zeroconf:
             await announce(kind, port)
         _LOG.info("Wyoming %s server listening on tcp://%s:%d", kind.upper(), settings.host, port)

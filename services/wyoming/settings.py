@@ -9,6 +9,9 @@ from services.common.config import env_int, env_str
 
 TTS_PORT = 10200
 ASR_PORT = 10300
+# Each server's Prometheus metrics (HTTP), on the port after its own.
+TTS_METRICS_PORT = 10201
+ASR_METRICS_PORT = 10301
 
 
 @dataclass(frozen=True)
@@ -17,6 +20,9 @@ class WyomingSettings:
     """The address both servers listen on."""
     tts_port: int
     asr_port: int
+    tts_metrics_port: int
+    """Where the TTS server answers `GET /metrics` (HTTP, on `host`); 0: nowhere."""
+    asr_metrics_port: int
     tts_url: str
     """The TTS service the TTS server calls."""
     api_key: str | None
@@ -39,6 +45,8 @@ class WyomingSettings:
             host=env_str("WYOMING_HOST", "0.0.0.0"),
             tts_port=env_int("WYOMING_TTS_PORT", TTS_PORT, minimum=1, maximum=65535),
             asr_port=env_int("WYOMING_ASR_PORT", ASR_PORT, minimum=1, maximum=65535),
+            tts_metrics_port=env_int("WYOMING_TTS_METRICS_PORT", TTS_METRICS_PORT, minimum=0, maximum=65535),
+            asr_metrics_port=env_int("WYOMING_ASR_METRICS_PORT", ASR_METRICS_PORT, minimum=0, maximum=65535),
             tts_url=env_str("TTS_SERVICE_URL", "http://127.0.0.1:8082").rstrip("/"),
             api_key=keys[0] if keys else None,
             zeroconf=env_str("WYOMING_ZEROCONF", "0").lower() in ("1", "true", "yes", "on"),
