@@ -6,6 +6,9 @@
 #   gateway                  Debian's nginx and the one template, rendered at start; the API's
 #                            description and its reference page (docs/), and the page at "/"
 #                            (web/), served as files
+#   monitoring               Debian's Prometheus and blackbox exporter with the configs of
+#                            deploy/monitoring/, for the compose profile `monitoring`: one image,
+#                            two services (docker-compose.override.yml)
 #   export                   `python -m export` into the model volumes; torch lives only here
 # Build context: the repository root. No image carries model weights: TTS and ASR read them
 # from the volumes the export fills. Every image runs as the unprivileged user "speech".
@@ -120,6 +123,30 @@ ENV TTS_HOST=0.0.0.0 TTS_PORT=8082 HEALTH_URL=http://127.0.0.1:8082/healthz
 EXPOSE 8082
 USER speech
 CMD ["gunicorn", "-c", "services/tts/gunicorn.conf.py", "services.tts.wsgi:app"]
+
+# Prometheus and the blackbox exporter, from Debian's packages (bookworm: Prometheus 2.42,
+# blackbox exporter 0.23). One image for both: Prometheus is its command, the blackbox service
+# gives its own. Built FROM base for the user and the health check (HEALTH_URL: Prometheus is
+# ready once its data is loaded; the blackbox service sets its own); placed before export, so
+# a classic builder building it does not build torch. The configs are checked here: a broken
+# one fails the build, not the start. /prometheus (the prometheus_data volume) belongs to
+# "speech", as /logs does.
+FROM base AS monitoring
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends prometheus prometheus-blackbox-exporter \
+    && rm -rf /var/lib/apt/lists/* \
+    && mkdir -p /prometheus && chown speech:speech /prometheus
+COPY services/__init__.py services/
+COPY services/common/__init__.py services/common/health.py services/common/
+COPY deploy/monitoring/prometheus.yml deploy/monitoring/alerts.yml deploy/monitoring/blackbox.yml monitoring/
+RUN promtool check config monitoring/prometheus.yml \
+    && prometheus-blackbox-exporter --config.file=monitoring/blackbox.yml --config.check
+ENV HEALTH_URL=http://127.0.0.1:9090/-/ready
+EXPOSE 9090 9115
+USER speech
+# Fifteen days of data (Prometheus's default), and never more than 2 GB of the volume.
+CMD ["prometheus", "--config.file=monitoring/prometheus.yml", "--web.listen-address=0.0.0.0:9090", \
+     "--storage.tsdb.path=/prometheus", "--storage.tsdb.retention.time=15d", "--storage.tsdb.retention.size=2GB"]
 
 FROM base AS export
 # torch is only for the Silero export, and its CPU build is a fraction of the default one. Where

@@ -243,13 +243,15 @@ fuzz: $(VENV)/.installed-tests models nginx
 	$(PY) -m tests.fuzz.run
 
 # The end-to-end tests against a compose stack of the tests' own (project, ports, image tag,
-# volumes), then what only Docker has (users, health, logs, restart, down/up with Compose 1.29,
-# removal). Without a Docker engine every test is reported skipped, with the reason.
+# volumes), with its monitoring profile (Prometheus checked first, on the fresh stack), then what
+# only Docker has (users, health, logs, restart, down/up with Compose 1.29, removal). Without a
+# Docker engine every test is reported skipped, with the reason.
 test-docker: $(VENV)/.installed-tests
 	@command -v docker-compose >/dev/null || ! docker info >/dev/null 2>&1 || [ "$$(id -u)" != 0 ] || { \
 		echo "installing Compose 1.29 (Debian's docker-compose) to test the original command"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
-	TEST_STACK=compose TORCH_INDEX_URL=$(TORCH_INDEX_URL) $(PY) -m pytest -rs tests/test_gateway.py tests/test_openai_api.py \
+	TEST_STACK=compose TORCH_INDEX_URL=$(TORCH_INDEX_URL) $(PY) -m pytest -rs tests/test_monitoring.py \
+		tests/test_gateway.py tests/test_openai_api.py \
 		tests/test_realtime.py tests/test_web_page.py tests/test_deep_health.py \
 		tests/test_openapi.py::test_the_gateway_serves_the_description_and_a_reference_page_of_its_own \
 		tests/deploy/test_compose.py

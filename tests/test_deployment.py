@@ -95,7 +95,37 @@ def test_every_published_port_comes_from_the_environment(service: str, variable:
 def test_no_other_port_is_published() -> None:
     assert all("ports" not in spec for spec in COMPOSE["services"].values())
     published = {name for name, spec in COMPOSE_ONLY["services"].items() if "ports" in spec}
-    assert published == {"gateway", "tts", "asr", "realtime", "wyoming-tts", "wyoming-asr"}
+    assert published == {"gateway", "tts", "asr", "realtime", "wyoming-tts", "wyoming-asr", "prometheus"}
+
+
+def test_prometheus_is_published_on_loopback_unless_asked() -> None:
+    """What it holds (every service's figures and routes) is for this machine's operators."""
+    assert COMPOSE_ONLY["services"]["prometheus"]["ports"] == [
+        "${PROMETHEUS_HOST:-127.0.0.1}:${PROMETHEUS_PORT:-9090}:9090"
+    ]
+    assert "PROMETHEUS_PORT" in (ROOT / ".env.example").read_text()
+
+
+def test_monitoring_is_a_compose_profile_that_scrapes_every_service_on_its_port() -> None:
+    """Only in the Compose file (`docker stack deploy` refuses `profiles`), one image for both
+    services, and one scrape job per service, each replica found by name."""
+    assert not {"prometheus", "blackbox"} & set(COMPOSE["services"])
+    for name in ("prometheus", "blackbox"):
+        spec = COMPOSE_ONLY["services"][name]
+        assert spec["profiles"] == ["monitoring"] and spec["networks"] == ["speech"], name
+        assert spec["build"]["target"] == "monitoring"
+        assert spec["image"].endswith("/monitoring:${IMAGE_TAG:-latest}")
+    assert "prometheus_data:/prometheus" in COMPOSE_ONLY["services"]["prometheus"]["volumes"]
+    prometheus = yaml.safe_load((ROOT / "deploy" / "monitoring" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in prometheus["scrape_configs"]}
+    for service, port in SERVICE_PORTS.items():
+        if service != "gateway":  # no /metrics of its own: the orchestrator reads its counters
+            (lookup,) = jobs[service]["dns_sd_configs"]
+            assert (lookup["names"], lookup["type"], lookup["port"]) == ([service], "A", port), service
+    assert jobs["deep-health"]["static_configs"] == [
+        {"targets": [f"http://gateway:{SERVICE_PORTS['gateway']}/healthz/deep"]}
+    ]
+    assert COMPOSE["x-settings"]["NGINX_STATUS_URL"] == "http://gateway:8079/nginx_status"
 
 
 def test_every_service_image_is_a_target_of_the_one_dockerfile() -> None:

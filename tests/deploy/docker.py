@@ -27,6 +27,8 @@ PASSED_ON = (
     "TORCH_INDEX_URL",
 )  # fmt: skip
 RUNNING_SERVICES = ("tts", "asr", "realtime", "wyoming-tts", "wyoming-asr", "orchestrator", "gateway")
+# The services of the `monitoring` profile (docker-compose.override.yml).
+MONITORING_SERVICES = ("prometheus", "blackbox")
 
 
 def run(command: list[str], timeout: float = 600, env: dict[str, str] | None = None) -> str:
@@ -81,12 +83,15 @@ def container_health(container_id: str) -> str:
 class ComposeProject:
     """The project's compose files under a name, host ports and image tag of its own.
 
-    `env_file` is an empty file given in place of the user's `.env`.
+    `env_file` is an empty file given in place of the user's `.env`; `profiles` are the compose
+    profiles every command of the project enables (`monitoring`: Prometheus and the blackbox
+    exporter).
     """
 
     name: str
     image_tag: str
     env_file: Path
+    profiles: tuple[str, ...] = ()
     ports: dict[str, int] = field(
         default_factory=lambda: {
             name: free_port()
@@ -97,6 +102,7 @@ class ComposeProject:
                 "REALTIME_PORT",
                 "WYOMING_TTS_PORT",
                 "WYOMING_ASR_PORT",
+                "PROMETHEUS_PORT",
             )
         }
     )
@@ -109,13 +115,25 @@ class ComposeProject:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
 
+    @property
+    def prometheus_url(self) -> str:
+        """Prometheus, published on loopback (with the `monitoring` profile)."""
+        return f"http://127.0.0.1:{self.ports['PROMETHEUS_PORT']}"
+
+    @property
+    def running_services(self) -> tuple[str, ...]:
+        """The services that keep running once the stack is up (the export is a job that exits)."""
+        return RUNNING_SERVICES + (MONITORING_SERVICES if "monitoring" in self.profiles else ())
+
     def compose(self, *args: str, timeout: float = 600, version: int = 2) -> str:
-        """`docker compose` (v2) or `docker-compose` (1.29) on this project.
+        """`docker compose` (v2) or `docker-compose` (1.29) on this project, its profiles enabled.
 
         Run from the repository root with no -f, so both read docker-compose.yml and
         docker-compose.override.yml, as they do for a user."""
         program = ["docker", "compose"] if version == 2 else ["docker-compose"]
         command = [*program, "--project-name", self.name, "--env-file", str(self.env_file)]
+        for profile in self.profiles:
+            command += ["--profile", profile]
         return run([*command, *args], timeout=timeout, env=self.environment)
 
     def container(self, service: str) -> str:
@@ -144,7 +162,7 @@ class ComposeProject:
         """Every running service healthy and the gateway answering: what `up --wait` gives v2."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            states = {service: container_health(self.container(service)) for service in RUNNING_SERVICES}
+            states = {service: container_health(self.container(service)) for service in self.running_services}
             if all(state == "healthy" for state in states.values()) and is_healthy(f"{self.gateway_url}/healthz"):
                 return
             time.sleep(2)

@@ -27,7 +27,8 @@ def compose_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ComposeP
         pytest.skip(f"no Docker host: {problem}")
     no_settings = tmp_path_factory.mktemp("compose") / "empty.env"
     no_settings.write_text("")
-    project = ComposeProject(COMPOSE_PROJECT, IMAGE_TAG, no_settings)
+    # With Prometheus and the blackbox exporter: tests/test_monitoring.py reads what they saw.
+    project = ComposeProject(COMPOSE_PROJECT, IMAGE_TAG, no_settings, profiles=("monitoring",))
     project.compose("down", "--volumes", "--remove-orphans")  # what a killed run may have left
     try:
         project.compose("build", timeout=3600)

@@ -20,7 +20,7 @@ from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize
 
 from tests.conftest import pcm_to_float, transcribe
-from tests.deploy.docker import RUNNING_SERVICES, ComposeProject, container_health, run
+from tests.deploy.docker import ComposeProject, container_health, run
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 
@@ -35,7 +35,7 @@ def assert_round_trip(stack: ComposeProject, whisper) -> None:
 
 
 def test_every_process_of_every_service_runs_unprivileged(compose_stack: ComposeProject) -> None:
-    for service in RUNNING_SERVICES:
+    for service in compose_stack.running_services:
         processes = run(["docker", "top", compose_stack.container(service), "-eo", "pid,uid,args"]).splitlines()[1:]
         assert processes, service
         for process in processes:
@@ -44,7 +44,7 @@ def test_every_process_of_every_service_runs_unprivileged(compose_stack: Compose
 
 
 def test_health_checks_are_healthy_and_the_export_finished(compose_stack: ComposeProject) -> None:
-    for service in RUNNING_SERVICES:
+    for service in compose_stack.running_services:
         assert container_health(compose_stack.container(service)) == "healthy", service
     export = compose_stack.container("export")
     assert run(["docker", "inspect", "--format", "{{.State.ExitCode}}", export]).strip() == "0"
