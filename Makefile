@@ -298,6 +298,7 @@ bench: run $(VENV)/.installed-bench
 	$(PY) -m bench.bench_realtime --gateway-url http://127.0.0.1:$(GATEWAY_PORT) --tts-url http://127.0.0.1:$(TTS_PORT)
 	$(PY) -m bench.bench_wyoming --tts-url http://127.0.0.1:$(TTS_PORT) \
 		--wyoming-tts-port $(WYOMING_TTS_PORT) --wyoming-asr-port $(WYOMING_ASR_PORT)
+	$(PY) -m bench.bench_metrics --gateway-url http://127.0.0.1:$(GATEWAY_PORT)
 
 USERS ?= 10
 SPAWN_RATE ?= 2

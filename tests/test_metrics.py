@@ -302,6 +302,21 @@ def test_asr_counts_add_up_over_two_workers(
     )
 
 
+def test_metrics_come_in_the_format_the_scraper_asks_for(tts_two_workers: Server) -> None:
+    def fetch(accept: str) -> requests.Response:
+        answer = requests.get(f"{tts_two_workers.url}/metrics", headers={"Accept": accept}, timeout=10)
+        assert answer.status_code == 200, (accept, answer.text)
+        return answer
+
+    openmetrics = fetch("application/openmetrics-text;version=1.0.0;q=0.9,text/plain;q=0.5")
+    assert openmetrics.headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert openmetrics.text.endswith("# EOF\n") and "tts_characters_total" in openmetrics.text
+    for odd in ("application/openmetrics-text; version=abc", "garbage;;", ""):
+        answer = fetch(odd)
+        assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4"), odd
+        assert "tts_first_audio_seconds_bucket" in answer.text
+
+
 def test_requests_are_counted_by_route_and_status_never_by_path(tts_two_workers: Server) -> None:
     url = tts_two_workers.url
     before = scrape(url)

@@ -79,7 +79,10 @@ class MetricsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         # The format the scraper asks for: Prometheus' text, or OpenMetrics.
-        encode, resp.content_type = choose_encoder(req.get_header("Accept") or "")
+        try:
+            encode, resp.content_type = choose_encoder(req.get_header("Accept") or "")
+        except (TypeError, ValueError):  # a version the library cannot read: the plain text format
+            encode, resp.content_type = choose_encoder("")
         resp.data = encode(scrape_registry(self._collectors))
         resp.cache_control = ["no-store"]
 
