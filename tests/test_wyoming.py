@@ -26,6 +26,7 @@ from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
 
 from bench.harness import Server, free_port, start_wyoming
+from services.tts.text.normalize import normalize_text
 from services.wyoming.probe import describe
 from services.wyoming.probe import report as wyoming_health
 from services.wyoming.sentences import SentenceBuffer
@@ -59,7 +60,9 @@ def wyoming_asr_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactor
 
 
 def words(text: str) -> str:
-    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split())
+    """The words as spoken: Whisper writes "twenty" as "20" or as "twenty" by its context, and
+    the voice's own normalizer says them the same."""
+    return " ".join(re.sub(r"[^a-z0-9' ]+", " ", normalize_text(text).lower()).split())
 
 
 def client(server: Server) -> AsyncTcpClient:
